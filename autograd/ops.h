@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/var.h"
+#include "tensor/random.h"
 
 namespace dd {
 
@@ -49,6 +50,23 @@ template <class T> Var<T> softmax(const Var<T>& x, int axis);
 template <class T> Var<T> log_softmax(const Var<T>& x, int axis);
 // mean((a - b)^2) over all elements (F.mse_loss); b may be a constant target.
 template <class T> Var<T> mse_loss(const Var<T>& a, const Var<T>& b);
+
+// ---- layers (ops_conv.cpp, ops_norm.cpp, ops_nn.cpp; kernels in tensor/) ----
+// x [N,C,H,W], w [O,C,kh,kw], b [O] (or an undefined Var for no bias) -> [N,O,Ho,Wo]
+template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int stride, int padding);
+// x [N,C,...], gamma/beta [C]: normalise each (sample, group of C/groups channels), then affine
+template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);
+// x [N,C,H,W] -> [N,C,2H,2W], each pixel repeated 2x2
+template <class T> Var<T> upsample_nearest2x(const Var<T>& x);
+// x [N,in], w [out,in], b [out] (PyTorch layout) -> [N,out]
+template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
+// q, k, v [B,C,N] -> [B,C,N]: out[:,i] = sum_j softmax_j(scale * <q_i, k_j>) v[:,j]
+template <class T> Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale);
+// Inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity when !training or p == 0
+template <class T> Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng);
+// Sinusoidal embedding of 0-based timesteps, [N, dim]: [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(dim/2-1))
+// (DDPM's get_timestep_embedding). A constant: no gradient.
+template <class T> Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim);
 
 // ---- operators ----
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }

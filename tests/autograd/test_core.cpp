@@ -119,3 +119,15 @@ TEST_CASE("backward reports a non-scalar output without a gradient, and a gradie
   CHECK_THROWS_AS(exp(x).backward(TensorD({3})), ShapeError);
   CHECK_THROWS_AS(VarD(TensorD({2}), false).backward(TensorD({2})), std::logic_error);
 }
+
+TEST_CASE("an op may take an undefined Var (an absent bias): it is skipped in backward") {
+  VarD x(TensorD::from({2}, {1.0, 2.0}), true);
+  VarD none;
+  VarD y = make_result<double>("scale_with_optional", map(x.value(), [](double v) { return 3 * v; }), {x, none},
+                               [](const TensorD& g, const std::vector<bool>& needs) {
+                                 CHECK(needs == std::vector<bool>{true, false});
+                                 return std::vector<TensorD>{map(g, [](double v) { return 3 * v; }), TensorD()};
+                               });
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{3.0, 3.0});
+}

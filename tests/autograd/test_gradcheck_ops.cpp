@@ -129,6 +129,7 @@ TEST_CASE("gradcheck: shape ops") {
   check("reshape of a transposed view", [](const Vars& v) { return reshape(v[0], {20}); },
         {transposed(normal({4, 5}))});
   check("permute", [](const Vars& v) { return permute(v[0], {2, 0, 1}); }, {normal({2, 3, 4})});
+  check("permute, negative axes", [](const Vars& v) { return permute(v[0], {-1, 0, -2}); }, {normal({2, 3, 4})});
   check("transpose", [](const Vars& v) { return transpose(v[0], 0, -1); }, {normal({2, 3, 4})});
   check("slice", [](const Vars& v) { return slice(v[0], 1, 1, 3); }, {normal({2, 4, 3})});
   check("slice with step", [](const Vars& v) { return slice(v[0], -1, 0, 7, 3); }, {normal({2, 3, 7})});
@@ -161,6 +162,13 @@ TEST_CASE("gradcheck: matmul, bmm, softmax, log_softmax, mse_loss") {
   check("mse_loss", [](const Vars& v) { return mse_loss(v[0], v[1]); }, {normal({2, 3, 4}), normal({2, 3, 4})});
   check("mse_loss of views", [](const Vars& v) { return mse_loss(v[0], v[1]); },
         {transposed(normal({4, 5})), stepped(normal({4, 5}))});
+}
+
+TEST_CASE("gradcheck: 0-d inputs and outputs") {
+  check("0-d exp times 0-d", [](const Vars& v) { return exp(v[0]) * v[1]; }, {normal({}), normal({})});
+  check("sum of 0-d", [](const Vars& v) { return sum(v[0]); }, {normal({})});
+  check("mean to 0-d", [](const Vars& v) { return mean(v[0]); }, {normal({3, 2})});
+  check("reshape 0-d to [1, 1]", [](const Vars& v) { return reshape(v[0], {1, 1}); }, {normal({})});
 }
 
 TEST_CASE("gradcheck: reused inputs and a shared intermediate") {

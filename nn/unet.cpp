@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 namespace dd {
 
 namespace {
@@ -40,6 +42,45 @@ void UNetConfig::validate() const {
            std::to_string(resolution));
     res /= 2;
   }
+}
+
+std::string UNetConfig::to_json() const {
+  nlohmann::json j = {{"in_ch", in_channels},       {"ch", ch},
+                      {"ch_mult", ch_mult},         {"num_res_blocks", num_res_blocks},
+                      {"attn_resolutions", attn_resolutions}, {"resolution", resolution},
+                      {"dropout", dropout},         {"learn_variance", learn_variance}};
+  return j.dump();
+}
+
+UNetConfig UNetConfig::from_json(const std::string& text) {
+  UNetConfig c;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("UNetConfig: expected a JSON object, got unparsable text: ") + e.what());
+  }
+  if (!j.is_object()) throw std::invalid_argument("UNetConfig: expected a JSON object, got " + text);
+  try {
+    if (j.contains("in_ch")) c.in_channels = j.at("in_ch").get<int>();
+    if (j.contains("ch")) c.ch = j.at("ch").get<int>();
+    if (j.contains("ch_mult")) c.ch_mult = j.at("ch_mult").get<std::vector<int>>();
+    if (j.contains("num_res_blocks")) c.num_res_blocks = j.at("num_res_blocks").get<int>();
+    if (j.contains("attn_resolutions")) c.attn_resolutions = j.at("attn_resolutions").get<std::vector<int>>();
+    if (j.contains("resolution")) c.resolution = j.at("resolution").get<int>();
+    if (j.contains("dropout")) c.dropout = j.at("dropout").get<double>();
+    if (j.contains("learn_variance")) c.learn_variance = j.at("learn_variance").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: ") + e.what());
+  }
+  c.validate();
+  return c;
+}
+
+bool UNetConfig::operator==(const UNetConfig& o) const {
+  return in_channels == o.in_channels && ch == o.ch && ch_mult == o.ch_mult && num_res_blocks == o.num_res_blocks &&
+         attn_resolutions == o.attn_resolutions && dropout == o.dropout && learn_variance == o.learn_variance &&
+         resolution == o.resolution;
 }
 
 // ---- levels ----------------------------------------------------------------------------------

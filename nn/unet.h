@@ -31,6 +31,12 @@ struct UNetConfig {
   int out_channels() const { return learn_variance ? 2 * in_channels : in_channels; }
   // Throws naming the field when the configuration cannot build (e.g. GroupNorm(8) on 12 channels).
   void validate() const;
+  // JSON with the reference constructor's argument names (in_ch, ch, ch_mult, num_res_blocks,
+  // attn_resolutions, resolution) plus dropout and learn_variance; stored in checkpoints as
+  // __metadata__.unet_config and read by tests/golden/make_golden.py --check-cpp.
+  std::string to_json() const;
+  static UNetConfig from_json(const std::string& json);  // missing keys keep their defaults
+  bool operator==(const UNetConfig& o) const;
 };
 
 template <class T>

@@ -74,8 +74,8 @@ void add_flat(SafetensorsFile& f, const std::string& prefix, const Tensor<T>& fl
 }  // namespace
 
 template <class T>
-void save_checkpoint(const std::string& path, const Module<T>& model, const Ema<T>* ema, const Adam<T>* adam,
-                     const CheckpointInfo& info) {
+void save_checkpoint(const std::string& path, const Module<T>& model, NonDeducedPtr<const Ema<T>> ema,
+                     NonDeducedPtr<const Adam<T>> adam, const CheckpointInfo& info) {
   if (ema && ema->swapped())
     throw std::logic_error("save_checkpoint: the EMA weights are swapped into the model; swap back first");
   const auto params = model.named_parameters();
@@ -102,7 +102,8 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Ema<
 }
 
 template <class T>
-CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, Ema<T>* ema, Adam<T>* adam) {
+CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, NonDeducedPtr<Ema<T>> ema,
+                               NonDeducedPtr<Adam<T>> adam) {
   if (ema && ema->swapped())
     throw std::logic_error("load_checkpoint: the EMA weights are swapped into the model; swap back first");
   const SafetensorsFile f = load_safetensors(path);

@@ -21,6 +21,14 @@
 
 namespace dd {
 
+// Keeps T deduced from the model alone, so nullptr can be passed for the EMA or the optimizer.
+template <class X>
+struct NonDeduced {
+  using type = X;
+};
+template <class X>
+using NonDeducedPtr = typename NonDeduced<X>::type*;
+
 constexpr const char* kCheckpointFormat = "ddpm-cpp-checkpoint";
 constexpr int kCheckpointVersion = 1;
 
@@ -34,13 +42,14 @@ struct CheckpointInfo {
 
 // Model + (optional) EMA + (optional) Adam moments + metadata. T = float writes F32, double F64.
 template <class T>
-void save_checkpoint(const std::string& path, const Module<T>& model, const Ema<T>* ema, const Adam<T>* adam,
-                     const CheckpointInfo& info);
+void save_checkpoint(const std::string& path, const Module<T>& model, NonDeducedPtr<const Ema<T>> ema,
+                     NonDeducedPtr<const Adam<T>> adam, const CheckpointInfo& info);
 
 // Restores what save_checkpoint wrote into model (and ema / adam when given; the file must then hold
 // their tensors). Returns the metadata. Throws IoError naming the file and the tensor on any mismatch.
 template <class T>
-CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, Ema<T>* ema, Adam<T>* adam);
+CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, NonDeducedPtr<Ema<T>> ema,
+                               NonDeducedPtr<Adam<T>> adam);
 
 // Only the model's tensors, under its names (plus unet_config metadata when given).
 template <class T>

@@ -9,6 +9,9 @@ namespace dd {
 
 namespace {
 
+// Below this many elements a parallel region costs more than the loop (tests, tiny models).
+constexpr int64_t kParallelMin = 1 << 15;
+
 template <class T>
 void check_flat_pair(const char* who, const Tensor<T>& a, const char* a_name, const Tensor<T>& b, const char* b_name) {
   if (!a.defined() || !b.defined()) throw std::invalid_argument(std::string(who) + ": undefined buffer");
@@ -54,7 +57,7 @@ void Adam<T>::step() {
   T* m = m_.data();
   T* v = v_.data();
   const int64_t n = params_.numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] + l2 * p[i];
     const T pi = p[i] * shrink;
@@ -73,13 +76,13 @@ double clip_grad_norm(const Tensor<T>& grads, double max_norm) {
   T* g = grads.data();
   const int64_t n = grads.numel();
   double sumsq = 0;
-#pragma omp parallel for reduction(+ : sumsq) schedule(static)
+#pragma omp parallel for reduction(+ : sumsq) schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) sumsq += static_cast<double>(g[i]) * g[i];
   const double norm = std::sqrt(sumsq);
   const double coef = max_norm / (norm + 1e-6);  // the 1e-6 keeps a zero gradient finite, as in PyTorch
   if (coef < 1.0) {
     const T c = static_cast<T>(coef);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) g[i] *= c;
   }
   return norm;
@@ -104,7 +107,7 @@ void Ema<T>::update() {
   const T* p = params_.data();
   T* s = shadow_.data();
   const int64_t n = params_.numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) s[i] = d * s[i] + one_minus_d * p[i];
   ++updates_;
 }
@@ -114,7 +117,7 @@ void Ema<T>::swap() {
   T* p = params_.data();
   T* s = shadow_.data();
   const int64_t n = params_.numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) std::swap(p[i], s[i]);
   swapped_ = !swapped_;
 }

@@ -6,8 +6,9 @@
 
 Writes:
   unet_golden.safetensors   torch_reference.UNet in a narrower configuration of the same architecture
-                            (ch=8, ch_mult (1,2,2), one ResBlock per level, attention at 7x7, 28x28: the
-                            default's 1.1 M parameters would make a 9 MB file), seeded weights under the
+                            (ch=16, ch_mult (1,2,2), one ResBlock per level, attention at 7x7, 28x28: the
+                            default's 1.1 M parameters would make a 9 MB file; ch=16 keeps 2+ channels per GroupNorm group,
+                            so no bias gradient vanishes but the attention key bias), seeded weights under the
                             model's own names, and
                               x0, noise [2,1,28,28], t (int64, 0-based), x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) noise,
                               output = UNet(x_t, t), loss = F.mse_loss(output, noise) (L_simple, a mean),
@@ -88,7 +89,7 @@ def read_safetensors(path):
 
 
 # The narrow configuration of the golden file; keep in sync with tests/nn (it reads unet_config).
-GOLDEN_CONFIG = dict(in_ch=1, ch=8, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[7], resolution=28)
+GOLDEN_CONFIG = dict(in_ch=1, ch=16, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[7], resolution=28)
 
 
 def make_unet(cfg):

@@ -126,5 +126,5 @@ TEST_CASE("write files for make_golden.py --check-cpp when DDPM_CHECK_DIR is set
   info.rng = rng.state();
   info.unet_config = net.config().to_json();
   save_checkpoint(std::string(dir) + "/cpp_checkpoint.safetensors", net, &ema, &adam, info);
-  MESSAGE("wrote " << dir << "/cpp_forward.safetensors and cpp_checkpoint.safetensors");
+  MESSAGE("wrote " << std::string(dir) << "/cpp_forward.safetensors and cpp_checkpoint.safetensors");
 }

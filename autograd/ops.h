@@ -67,6 +67,11 @@ template <class T> Var<T> dropout(const Var<T>& x, double p, bool training, Rng&
 // Sinusoidal embedding of 0-based timesteps, [N, dim]: [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(dim/2-1))
 // (DDPM's get_timestep_embedding). A constant: no gradient.
 template <class T> Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim);
+// 2x2 pooling with stride 2, x [N,C,H,W] -> [N,C,H/2,W/2] (floor), as F.max_pool2d(x, 2) / F.avg_pool2d(x, 2)
+template <class T> Var<T> max_pool2x2(const Var<T>& x);
+template <class T> Var<T> avg_pool2x2(const Var<T>& x);
+// mean_n -log softmax(logits[n])[labels[n]] (F.cross_entropy), logits [N, K], labels in [0, K)
+template <class T> Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels);
 
 // ---- operators ----
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }

@@ -390,3 +390,57 @@ TEST_CASE("float32 equals float64 within 1e-5 relative, forward and backward") {
   check_op("upsample_nearest2x", [](const auto& v) { return upsample_nearest2x(v[0]); },
            {rng.normal<double>({2, 3, 4, 5})}, rng.normal<double>({2, 3, 8, 10}));
 }
+
+TEST_CASE("max_pool2x2 and avg_pool2x2: values by hand and gradchecks") {
+  // one 3x5 plane: the last row and column are dropped (floor), as in PyTorch
+  TensorD x = TensorD::from({1, 1, 3, 5}, {1, 5, 2, 0, 9,  //
+                                           3, 4, 8, 7, 9,  //
+                                           9, 9, 9, 9, 9});
+  VarD xm(x, true);
+  VarD m = max_pool2x2(xm);
+  REQUIRE(m.shape() == Shape{1, 1, 1, 2});
+  CHECK(m.value().at({0, 0, 0, 0}) == 5);
+  CHECK(m.value().at({0, 0, 0, 1}) == 8);
+  m.backward(TensorD::from({1, 1, 1, 2}, {10, 20}));
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 5; ++j) {
+      const double expect = (i == 0 && j == 1) ? 10 : (i == 1 && j == 2) ? 20 : 0;
+      CHECK(xm.grad().at({0, 0, i, j}) == expect);
+    }
+  VarD a = avg_pool2x2(VarD(x));
+  CHECK(a.value().at({0, 0, 0, 0}) == doctest::Approx((1 + 5 + 3 + 4) / 4.0).epsilon(1e-15));
+  CHECK(a.value().at({0, 0, 0, 1}) == doctest::Approx((2 + 0 + 8 + 7) / 4.0).epsilon(1e-15));
+
+  Rng rng(81);
+  // normal samples: no two values in a window within the 1e-6 finite-difference step, so the
+  // maximum does not switch during the check
+  auto rm = gradcheck([](const std::vector<VarD>& v) { return max_pool2x2(v[0]); }, {rng.normal<double>({2, 2, 4, 5})});
+  CHECK_MESSAGE(rm.ok, rm.message);
+  auto ra = gradcheck([](const std::vector<VarD>& v) { return avg_pool2x2(v[0]); }, {rng.normal<double>({2, 2, 5, 4})});
+  CHECK_MESSAGE(ra.ok, ra.message);
+  CHECK_THROWS_WITH_AS(max_pool2x2(VarD(TensorD({2, 3, 1, 4}))),
+                       "max_pool2x2: expected input [N, C, H, W] with H, W >= 2, got [2, 3, 1, 4]", ShapeError);
+}
+
+TEST_CASE("cross_entropy: mean negative log-likelihood, gradcheck, label errors") {
+  Rng rng(91);
+  TensorD z = rng.normal<double>({4, 5});
+  const std::vector<int64_t> y = {0, 4, 2, 2};
+  VarD loss = cross_entropy(VarD(z), y);
+  double expect = 0;
+  for (int64_t n = 0; n < 4; ++n) {
+    double se = 0;
+    for (int64_t k = 0; k < 5; ++k) se += std::exp(z.at({n, k}));
+    expect += (std::log(se) - z.at({n, y[n]})) / 4;
+  }
+  CHECK(loss.item() == doctest::Approx(expect).epsilon(1e-14));
+  auto r = gradcheck([&y](const std::vector<VarD>& v) { return cross_entropy(v[0], y); }, {z});
+  CHECK_MESSAGE(r.ok, r.message);
+  // logits of 1000 do not overflow (log-softmax subtracts the maximum)
+  VarF big = cross_entropy(VarF(TensorF::from({1, 2}, {1000.f, 0.f})), {1});
+  CHECK(big.item() == doctest::Approx(1000.0).epsilon(1e-6));
+  CHECK_THROWS_WITH_AS(cross_entropy(VarD(z), {0, 1, 5, 2}),
+                       "cross_entropy: expected labels in [0, 5), got 5 at position 2", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cross_entropy(VarD(z), {0, 1}), "cross_entropy: expected logits [2, K] for 2 labels, got logits [4, 5]",
+                       ShapeError);
+}

@@ -54,11 +54,12 @@ template <class T> Var<T> mse_loss(const Var<T>& a, const Var<T>& b);
 // ---- layers (ops_conv.cpp, ops_norm.cpp, ops_nn.cpp; kernels in tensor/) ----
 // x [N,C,H,W], w [O,C,kh,kw], b [O] (or an undefined Var for no bias) -> [N,O,Ho,Wo]
 template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int stride, int padding);
-// x [N,C,...], gamma/beta [C]: normalise each (sample, group of C/groups channels), then affine
+// x [N,C,...], gamma/beta [C] (undefined Vars: no affine): normalise each (sample, group of C/groups
+// channels) with its mean and biased variance, then affine; eps as in PyTorch (1e-5 in the model)
 template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);
 // x [N,C,H,W] -> [N,C,2H,2W], each pixel repeated 2x2
 template <class T> Var<T> upsample_nearest2x(const Var<T>& x);
-// x [N,in], w [out,in], b [out] (PyTorch layout) -> [N,out]
+// x [N,in] (or [..., in]), w [out,in], b [out] or undefined (PyTorch layout) -> [N,out]
 template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
 // q, k, v [B,C,N] -> [B,C,N]: out[:,i] = sum_j softmax_j(scale * <q_i, k_j>) v[:,j]
 template <class T> Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale);

@@ -1,6 +1,7 @@
 // Network layers other than convolution and normalization: nearest upsampling, linear, attention,
-// dropout, and the sinusoidal timestep embedding (a constant).
+// dropout, the sinusoidal timestep embedding (a constant), 2x2 pooling and cross-entropy.
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -8,6 +9,8 @@
 #include "tensor/attention.h"
 #include "tensor/blas.h"
 #include "tensor/elementwise.h"
+#include "tensor/pool.h"
+#include "tensor/softmax.h"
 #include "tensor/upsample.h"
 
 namespace dd {
@@ -153,12 +156,84 @@ Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim) {
   return e;
 }
 
+namespace {
+// x [N,C,H,W] with H, W >= 2 -> the output shape [N,C,H/2,W/2]
+Shape pool2x2_shape(const Shape& s, const char* op) {
+  if (s.size() != 4 || s[2] < 2 || s[3] < 2) shape_error(op, "input [N, C, H, W] with H, W >= 2", shape_str(s));
+  return {s[0], s[1], s[2] / 2, s[3] / 2};
+}
+}  // namespace
+
+// y[n,c,i,j] = max_{a,b in {0,1}} x[n,c,2i+a,2j+b]
+//   dL/dx = g at the (first) maximum of each window, 0 elsewhere
+template <class T>
+Var<T> max_pool2x2(const Var<T>& x) {
+  const Shape& s = x.shape();
+  const Shape ys = pool2x2_shape(s, "max_pool2x2");
+  Tensor<T> xv = x.value().contiguous();
+  Tensor<T> y(ys);
+  auto argmax = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(y.numel()));
+  max_pool2x2_forward(s[0] * s[1], s[2], s[3], xv.data(), y.data(), argmax->data());
+  return make_result<T>("max_pool2x2", y, {x}, [s, argmax](const Tensor<T>& g, const std::vector<bool>&) {
+    const Tensor<T> gc = g.contiguous();
+    Tensor<T> dx(s);
+    max_pool2x2_backward(s[0] * s[1], s[2], s[3], gc.data(), argmax->data(), dx.data());
+    return std::vector<Tensor<T>>{dx};
+  });
+}
+
+// y[n,c,i,j] = (1/4) sum_{a,b in {0,1}} x[n,c,2i+a,2j+b]
+//   dL/dx[n,c,2i+a,2j+b] = g[n,c,i,j] / 4  (0 in a dropped odd last row or column)
+template <class T>
+Var<T> avg_pool2x2(const Var<T>& x) {
+  const Shape& s = x.shape();
+  const Shape ys = pool2x2_shape(s, "avg_pool2x2");
+  Tensor<T> xv = x.value().contiguous();
+  Tensor<T> y(ys);
+  avg_pool2x2_forward(s[0] * s[1], s[2], s[3], xv.data(), y.data());
+  return make_result<T>("avg_pool2x2", y, {x}, [s](const Tensor<T>& g, const std::vector<bool>&) {
+    const Tensor<T> gc = g.contiguous();
+    Tensor<T> dx(s);
+    avg_pool2x2_backward(s[0] * s[1], s[2], s[3], gc.data(), dx.data());
+    return std::vector<Tensor<T>>{dx};
+  });
+}
+
+// L = -(1/N) sum_n ls[n, y_n],  ls = log_softmax(z) over the K classes
+//   dL/dz[n,k] = g (softmax(z)[n,k] - [k == y_n]) / N
+template <class T>
+Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels) {
+  const Shape& s = logits.shape();
+  if (s.size() != 2 || s[0] != static_cast<int64_t>(labels.size()))
+    shape_error("cross_entropy", "logits [" + std::to_string(labels.size()) + ", K] for " +
+                                     std::to_string(labels.size()) + " labels",
+                "logits " + shape_str(s));
+  const int64_t N = s[0], K = s[1];
+  for (int64_t n = 0; n < N; ++n)
+    if (labels[n] < 0 || labels[n] >= K)
+      throw std::invalid_argument("cross_entropy: expected labels in [0, " + std::to_string(K) + "), got " +
+                                  std::to_string(labels[n]) + " at position " + std::to_string(n));
+  const Tensor<T> ls = dd::log_softmax(logits.value().contiguous(), 1);
+  double acc = 0;
+  for (int64_t n = 0; n < N; ++n) acc -= ls.data()[n * K + labels[n]];
+  Tensor<T> loss = Tensor<T>::scalar(static_cast<T>(N > 0 ? acc / N : 0.0));
+  return make_result<T>("cross_entropy", loss, {logits}, [ls, labels, N, K](const Tensor<T>& g, const std::vector<bool>&) {
+    const T scale = N > 0 ? g.item() / static_cast<T>(N) : T(0);
+    Tensor<T> dz = map(ls, [scale](T v) { return scale * std::exp(v); });
+    for (int64_t n = 0; n < N; ++n) dz.data()[n * K + labels[n]] -= scale;
+    return std::vector<Tensor<T>>{dz};
+  });
+}
+
 #define DD_INSTANTIATE(T)                                                          \
   template Var<T> upsample_nearest2x(const Var<T>&);                               \
   template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);             \
   template Var<T> attention(const Var<T>&, const Var<T>&, const Var<T>&, double);  \
   template Var<T> dropout(const Var<T>&, double, bool, Rng&);                      \
-  template Tensor<T> timestep_embedding(const std::vector<int64_t>&, int);
+  template Tensor<T> timestep_embedding(const std::vector<int64_t>&, int);        \
+  template Var<T> max_pool2x2(const Var<T>&);                                      \
+  template Var<T> avg_pool2x2(const Var<T>&);                                      \
+  template Var<T> cross_entropy(const Var<T>&, const std::vector<int64_t>&);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

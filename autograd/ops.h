@@ -54,11 +54,12 @@ template <class T> Var<T> mse_loss(const Var<T>& a, const Var<T>& b);
 // ---- layers (ops_conv.cpp, ops_norm.cpp, ops_nn.cpp; kernels in tensor/) ----
 // x [N,C,H,W], w [O,C,kh,kw], b [O] (or an undefined Var for no bias) -> [N,O,Ho,Wo]
 template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int stride, int padding);
-// x [N,C,...], gamma/beta [C]: normalise each (sample, group of C/groups channels), then affine
+// x [N,C,...], gamma/beta [C] (undefined Vars: no affine): normalise each (sample, group of C/groups
+// channels) with its mean and biased variance, then affine; eps as in PyTorch (1e-5 in the model)
 template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);
 // x [N,C,H,W] -> [N,C,2H,2W], each pixel repeated 2x2
 template <class T> Var<T> upsample_nearest2x(const Var<T>& x);
-// x [N,in], w [out,in], b [out] (PyTorch layout) -> [N,out]
+// x [N,in] (or [..., in]), w [out,in], b [out] or undefined (PyTorch layout) -> [N,out]
 template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b);
 // q, k, v [B,C,N] -> [B,C,N]: out[:,i] = sum_j softmax_j(scale * <q_i, k_j>) v[:,j]
 template <class T> Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale);
@@ -67,6 +68,11 @@ template <class T> Var<T> dropout(const Var<T>& x, double p, bool training, Rng&
 // Sinusoidal embedding of 0-based timesteps, [N, dim]: [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(dim/2-1))
 // (DDPM's get_timestep_embedding). A constant: no gradient.
 template <class T> Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim);
+// 2x2 pooling with stride 2, x [N,C,H,W] -> [N,C,H/2,W/2] (floor), as F.max_pool2d(x, 2) / F.avg_pool2d(x, 2)
+template <class T> Var<T> max_pool2x2(const Var<T>& x);
+template <class T> Var<T> avg_pool2x2(const Var<T>& x);
+// mean_n -log softmax(logits[n])[labels[n]] (F.cross_entropy), logits [N, K], labels in [0, K)
+template <class T> Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels);
 
 // ---- operators ----
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }

@@ -1,0 +1,103 @@
+// The DDPM UNet (Ho et al. 2020, the pytorch_diffusion port), exactly like torch_reference.UNet:
+// the same modules, parameter names, registration order and shapes, so weights move between the
+// two. The default configuration is the reference's (1,112,801 parameters):
+//
+//   t (0-based) -> TimeEmbedding(ch -> 4ch)
+//   conv_in; per level i: num_res_blocks x (ResBlock [+ AttnBlock at attn resolutions]) then a
+//   Downsample except at the last level; every output goes on the skip stack;
+//   mid: ResBlock, AttnBlock, ResBlock;
+//   per level from the lowest: num_res_blocks+1 x ResBlock(concat(h, skip)) [+ AttnBlock], Upsample
+//   except at level 0; norm_out, SiLU, conv_out.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layers.h"
+
+namespace dd {
+
+struct UNetConfig {
+  int in_channels = 1;
+  int ch = 32;                          // base channel count; the time embedding is 4 * ch wide
+  std::vector<int> ch_mult{1, 2, 2};    // channels of level i = ch * ch_mult[i]
+  int num_res_blocks = 1;               // per encoder level (the decoder has one more)
+  std::vector<int> attn_resolutions{7}; // attention after the ResBlocks at these side lengths
+  double dropout = 0.0;                 // before each ResBlock's second conv, training mode only
+  bool learn_variance = false;          // output 2 * in_channels (eps and the variance interpolation)
+  int resolution = 28;                  // input side length (square images)
+
+  int out_channels() const { return learn_variance ? 2 * in_channels : in_channels; }
+  // Throws naming the field when the configuration cannot build (e.g. GroupNorm(8) on 12 channels).
+  void validate() const;
+  // JSON with the reference constructor's argument names (in_ch, ch, ch_mult, num_res_blocks,
+  // attn_resolutions, resolution) plus dropout and learn_variance; stored in checkpoints as
+  // __metadata__.unet_config and read by tests/golden/make_golden.py --check-cpp.
+  std::string to_json() const;
+  static UNetConfig from_json(const std::string& json);  // missing keys keep their defaults
+  bool operator==(const UNetConfig& o) const;
+};
+
+template <class T>
+class UNet : public Module<T> {
+ public:
+  // Draws the initial weights from `init_rng`, then packs all parameters into the flat buffers.
+  // `dropout_seed` seeds the generator of the dropout masks.
+  UNet(const UNetConfig& config, Rng& init_rng, uint64_t dropout_seed = 0);
+
+  // x [N, in_channels, resolution, resolution], t: N 0-based timestep indices (the paper's t - 1)
+  // -> [N, out_channels, resolution, resolution].
+  Var<T> forward(const Var<T>& x, const std::vector<int64_t>& t);
+
+  const UNetConfig& config() const { return config_; }
+  Rng& dropout_rng() { return dropout_rng_; }
+
+  // One encoder resolution: ResBlocks, each followed by attention where configured, then an
+  // optional Downsample. Every output is pushed on the skip stack.
+  struct DownLevel : Module<T> {
+    DownLevel(int cin, int cout, int n_blocks, int temb_ch, bool attn, bool down, double dropout, Rng& rng);
+    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, Rng& dropout_rng) const;
+    std::vector<std::unique_ptr<ResBlock<T>>> block;
+    std::vector<std::unique_ptr<AttnBlock<T>>> attn;  // empty at levels without attention
+    std::unique_ptr<Downsample<T>> downsample;
+  };
+  // One decoder resolution: a ResBlock per popped skip on concat(h, skip), attention where
+  // configured, then an optional Upsample.
+  struct UpLevel : Module<T> {
+    UpLevel(int cin, int cout, const std::vector<int>& skip_channels, int temb_ch, bool attn, bool up,
+            double dropout, Rng& rng);
+    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, Rng& dropout_rng) const;
+    std::vector<std::unique_ptr<ResBlock<T>>> block;
+    std::vector<std::unique_ptr<AttnBlock<T>>> attn;
+    std::unique_ptr<Upsample<T>> upsample;
+  };
+  struct Mid : Module<T> {
+    Mid(int c, int temb_ch, double dropout, Rng& rng);
+    Var<T> forward(const Var<T>& h, const Var<T>& temb, Rng& dropout_rng) const;
+    ResBlock<T> block_1;
+    AttnBlock<T> attn_1;
+    ResBlock<T> block_2;
+  };
+
+ private:
+  UNetConfig config_;
+  Rng dropout_rng_;
+  std::unique_ptr<TimeEmbedding<T>> temb_;
+  std::unique_ptr<Conv2d<T>> conv_in_;
+  std::vector<std::unique_ptr<DownLevel>> down_;
+  std::unique_ptr<Mid> mid_;
+  std::vector<std::unique_ptr<UpLevel>> up_;  // index = resolution level (up.0 is full size)
+  std::unique_ptr<GroupNorm<T>> norm_out_;
+  std::unique_ptr<Conv2d<T>> conv_out_;
+};
+
+// One line per parameter, `name` padded to 45 characters then the shape as a Python tuple, and a
+// last line `total parameters: N`: the format of `torch_reference.py --list-params`.
+template <class T>
+std::string format_parameter_list(const Module<T>& model);
+
+// "(128,)", "(32, 1, 3, 3)": Python's repr of a tuple of ints.
+std::string python_tuple(const Shape& shape);
+
+}  // namespace dd

@@ -1,0 +1,33 @@
+// Group normalization kernels (Wu & He 2018), PyTorch semantics: x [N, C, S] (S = the product of
+// the spatial sizes), C split into G groups of C/G consecutive channels. For each (n, g), over its
+// M = (C/G) S elements:
+//   mu = mean(x),  var = mean((x - mu)^2)  (biased),  rstd = 1 / sqrt(var + eps)
+//   xhat = (x - mu) rstd,  y[n,c,s] = xhat gamma[c] + beta[c]
+// Statistics are accumulated in double for both dtypes (two passes: mean, then squared deviations,
+// so a large common offset does not cancel catastrophically) and returned in double.
+#pragma once
+
+#include <cstdint>
+
+namespace dd {
+
+struct GroupNormGeometry {
+  int64_t N, C, S, G;
+  int64_t channels_per_group() const { return C / G; }
+};
+
+// y, mean [N*G], rstd [N*G] are overwritten. gamma and beta may be nullptr (no affine: 1 and 0).
+template <class T>
+void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, const T* beta, double eps, T* y,
+                        double* mean, double* rstd);
+
+// Given dy, x and the saved statistics:
+//   dxhat = dy gamma[c]
+//   dx = rstd (dxhat - mean_group(dxhat) - xhat mean_group(dxhat xhat))
+//   dgamma[c] = sum_{n,s} dy xhat,  dbeta[c] = sum_{n,s} dy
+// Each output pointer may be nullptr (not needed); the others are overwritten.
+template <class T>
+void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, const T* gamma, const double* mean,
+                         const double* rstd, T* dx, T* dgamma, T* dbeta);
+
+}  // namespace dd

@@ -1,0 +1,192 @@
+// Checkpoints: round trip of model + EMA + Adam + metadata, weights-only files, and files that do
+// not fit the model (wrong architecture, a missing or an extra tensor) rejected with the tensor named.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <string>
+#include <unistd.h>
+
+#include "autograd/ops.h"
+#include "nn/checkpoint.h"
+#include "nn/unet.h"
+#include "tensor/io/atomic_file.h"
+#include "tensor/io/io_error.h"
+#include "tensor/io/safetensors.h"
+
+using namespace dd;
+
+namespace {
+
+UNetConfig tiny_config(int ch = 8) {
+  UNetConfig c;
+  c.ch = ch;
+  c.ch_mult = {1, 2};
+  c.attn_resolutions = {4};
+  c.resolution = 8;
+  return c;
+}
+
+std::string temp_path(const std::string& name) {
+  return "/tmp/ddpm_nn_test_" + std::to_string(getpid()) + "_" + name;
+}
+
+struct Removed {
+  std::string path;
+  ~Removed() { std::remove(path.c_str()); }
+};
+
+bool same(const TensorF& a, const TensorF& b) { return a.shape() == b.shape() && a.to_vector() == b.to_vector(); }
+
+// A model with moved weights, moments and EMA (so nothing is at its initial value).
+void train_two_steps(UNet<float>& net, Adam<float>& adam, Ema<float>& ema) {
+  Rng rng(11);
+  for (int s = 0; s < 2; ++s) {
+    net.zero_grad();
+    VarF x(rng.normal<float>({2, 1, 8, 8}));
+    mse_loss(net.forward(x, {5, 50}), VarF(rng.normal<float>({2, 1, 8, 8}))).backward();
+    adam.step();
+    ema.update();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint round trip: weights, EMA, Adam moments and step, metadata") {
+  Rng rng(1);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.99);
+  train_two_steps(net, adam, ema);
+  CheckpointInfo info;
+  info.step = 2;
+  info.config = "{\"lr\": 0.0002}";
+  info.dataset = "mnist train, 60000 images";
+  info.rng = Rng(5, 77).state();
+  info.unet_config = net.config().to_json();
+  Removed file{temp_path("ckpt.safetensors")};
+  save_checkpoint(file.path, net, &ema, &adam, info);
+
+  // The file's names and metadata keys are DESIGN.md's.
+  const SafetensorsFile f = load_safetensors(file.path);
+  CHECK(f.has("conv_in.weight"));
+  CHECK(f.has("ema.mid.attn_1.q.weight"));
+  CHECK(f.has("adam.m.up.1.upsample.conv.bias"));
+  CHECK(f.has("adam.v.norm_out.weight"));
+  CHECK(f.entries().size() == 4 * net.named_parameters().size());
+  CHECK(f.metadata.at("format") == "ddpm-cpp-checkpoint");
+  CHECK(f.metadata.at("version") == "1");
+  for (const char* key : {"step", "config", "dataset", "rng"}) CHECK(f.metadata.count(key) == 1);
+
+  Rng other(2);
+  UNet<float> net2(UNetConfig::from_json(read_unet_config(file.path)), other);
+  Adam<float> adam2(net2, AdamConfig{});
+  Ema<float> ema2(net2, 0.99);
+  CHECK_FALSE(same(net2.flat_values(), net.flat_values()));
+  const CheckpointInfo got = load_checkpoint(file.path, net2, &ema2, &adam2);
+  CHECK(same(net2.flat_values(), net.flat_values()));
+  CHECK(same(ema2.values(), ema.values()));
+  CHECK(same(adam2.m(), adam.m()));
+  CHECK(same(adam2.v(), adam.v()));
+  CHECK(adam2.steps() == 2);
+  CHECK(ema2.num_updates() == 2);
+  CHECK(got.step == 2);
+  CHECK(got.config == info.config);
+  CHECK(got.dataset == info.dataset);
+  CHECK(Rng::from_state(got.rng).counter() == 77);
+  CHECK(UNetConfig::from_json(got.unet_config) == net.config());
+
+  // Resuming continues exactly: one more step on both gives the same weights.
+  train_two_steps(net, adam, ema);
+  train_two_steps(net2, adam2, ema2);
+  CHECK(same(net2.flat_values(), net.flat_values()));
+  CHECK(same(ema2.values(), ema.values()));
+}
+
+TEST_CASE("weights file: only model names; loads into a model; load_weights can take the EMA weights") {
+  Rng rng(3);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.5);
+  train_two_steps(net, adam, ema);
+  Removed weights{temp_path("weights.safetensors")}, ckpt{temp_path("ckpt2.safetensors")};
+  save_weights(weights.path, net, net.config().to_json());
+  save_checkpoint(ckpt.path, net, &ema, &adam, CheckpointInfo{});
+  const SafetensorsFile f = load_safetensors(weights.path);
+  CHECK(f.entries().size() == net.named_parameters().size());
+  CHECK(f.metadata.count("format") == 0);
+
+  Rng other(4);
+  UNet<float> a(tiny_config(), other);
+  load_weights(weights.path, a);
+  CHECK(same(a.flat_values(), net.flat_values()));
+  UNet<float> b(tiny_config(), other);
+  load_weights(ckpt.path, b, /*from_ema=*/true);
+  CHECK(same(b.flat_values(), ema.values()));
+  // A weights file is not a checkpoint.
+  CHECK_THROWS_WITH_AS(load_checkpoint(weights.path, a, &ema, &adam), doctest::Contains("format"), IoError);
+  CHECK_THROWS_WITH_AS(load_weights(weights.path, b, true), doctest::Contains("'ema.temb.dense.0.weight'"), IoError);
+}
+
+TEST_CASE("a checkpoint of another model is rejected, naming the tensor, and changes nothing") {
+  Rng rng(5);
+  UNet<float> small(tiny_config(8), rng);
+  UNet<float> wide(tiny_config(16), rng);
+  Removed file{temp_path("small.safetensors")};
+  save_checkpoint(file.path, small, nullptr, nullptr, CheckpointInfo{});
+  const std::vector<float> before = wide.flat_values().to_vector();
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(file.path, wide, nullptr, nullptr),
+                       doctest::Contains("tensor 'temb.dense.0.weight' of shape [64, 16]"), IoError);
+  CHECK(wide.flat_values().to_vector() == before);
+  // Architecture differences that keep the first shapes: a learned-variance head.
+  UNetConfig lv = tiny_config(8);
+  lv.learn_variance = true;
+  UNet<float> two_out(lv, rng);
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(file.path, two_out, nullptr, nullptr),
+                       doctest::Contains("'conv_out.weight'"), IoError);
+  // And a model with more blocks finds a tensor missing.
+  UNetConfig deeper = tiny_config(8);
+  deeper.num_res_blocks = 2;
+  UNet<float> more(deeper, rng);
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(file.path, more, nullptr, nullptr),
+                       doctest::Contains("expected a tensor named 'down.0.block.1.norm1.weight', found none"), IoError);
+}
+
+TEST_CASE("a missing or an unexpected tensor is named; EMA and Adam tensors are required when asked for") {
+  Rng rng(6);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.9);
+  Removed good{temp_path("good.safetensors")}, bad{temp_path("bad.safetensors")};
+  save_checkpoint(good.path, net, &ema, nullptr, CheckpointInfo{});
+  const SafetensorsFile f = load_safetensors(good.path);
+
+  SafetensorsFile missing;
+  missing.metadata = f.metadata;
+  for (const auto& e : f.entries())
+    if (e.name != "ema.mid.block_2.conv1.bias") missing.add_raw(e.name, e.dtype, e.shape, e.bytes);
+  save_safetensors(bad.path, missing);
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(bad.path, net, &ema, nullptr),
+                       doctest::Contains("'ema.mid.block_2.conv1.bias', found none"), IoError);
+  CHECK_NOTHROW(load_checkpoint<float>(bad.path, net, nullptr, nullptr));  // EMA not asked for
+
+  SafetensorsFile extra = load_safetensors(good.path);
+  extra.add("mid.block_3.conv1.bias", TensorF({16}));
+  save_safetensors(bad.path, extra);
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(bad.path, net, &ema, nullptr),
+                       doctest::Contains("unexpected tensor 'mid.block_3.conv1.bias'"), IoError);
+
+  // This checkpoint has no Adam moments.
+  CHECK_THROWS_WITH_AS(load_checkpoint<float>(good.path, net, &ema, &adam),
+                       doctest::Contains("'adam.m.temb.dense.0.weight', found none"), IoError);
+}
+
+TEST_CASE("a truncated checkpoint is rejected with an IoError") {
+  Rng rng(7);
+  UNet<float> net(tiny_config(), rng);
+  Removed good{temp_path("t.safetensors")}, bad{temp_path("t_cut.safetensors")};
+  save_checkpoint<float>(good.path, net, nullptr, nullptr, CheckpointInfo{});
+  std::vector<uint8_t> bytes = read_file_bytes(good.path);
+  bytes.resize(bytes.size() - 100);
+  write_file_atomic(bad.path, bytes);
+  CHECK_THROWS_AS(load_checkpoint<float>(bad.path, net, nullptr, nullptr), IoError);
+}

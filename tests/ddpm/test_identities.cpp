@@ -41,10 +41,10 @@ double log_normal(double x, double mean, double var) { return gaussian_log_densi
 
 TEST_CASE("eq. (4) agrees with iterating eq. (2) t times (Monte Carlo mean and variance)") {
   const Schedule s = linear_schedule(1000);
-  const int64_t M = 100000;
+  const int64_t M = 40000;
   const double x0 = 0.7;
   Rng rng(11);
-  for (int64_t t : {1, 40, 150}) {
+  for (int64_t t : {1, 40, 120}) {
     TensorD x = TensorD::full({M, 1}, x0);
     for (int64_t k = 1; k <= t; ++k) {  // eq. (2): x_k = sqrt(alpha_k) x_{k-1} + sqrt(beta_k) z
       const TensorD z = rng.normal<double>({M, 1});
@@ -58,7 +58,7 @@ TEST_CASE("eq. (4) agrees with iterating eq. (2) t times (Monte Carlo mean and v
     CHECK_MESSAGE(std::abs(iter.var - var4) < 5 * se_var, "t=" << t << " iterated var " << iter.var << " vs eq.(4) " << var4);
     CHECK_MESSAGE(std::abs(q.mean - mean4) < 5 * se_mean, "t=" << t << " q_sample mean " << q.mean);
     CHECK_MESSAGE(std::abs(q.var - var4) < 5 * se_var, "t=" << t << " q_sample var " << q.var);
-    if (t == 150) {
+    if (t == 120) {
       // seed typo 001 (x_t = alpha x + (1 - alpha) eps, mean abar x0) is far outside these tolerances
       CHECK(std::abs(s.abar[t] * x0 - mean4) > 20 * se_mean);
     }

@@ -35,6 +35,7 @@ std::vector<double> bound_terms_at(const Schedule& s, const Denoiser& model, con
   const int64_t N = x0.size(0), D = x0.numel() / N;
   const float *px0 = x0c.data(), *pxt = x_t.data(), *pm = p.mean.data(), *plv = p.log_variance.data();
   std::vector<double> terms(N, 0.0);
+#pragma omp parallel for schedule(static) if (N * D > 4096)
   for (int64_t n = 0; n < N; ++n) {
     const int64_t ti = t[n];
     double acc = 0.0;

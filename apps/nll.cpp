@@ -131,10 +131,11 @@ int run(int argc, char** argv) {
   const std::string csv_path = (fs::path(out) / "nll-terms.csv").string(), png_path = (fs::path(out) / "nll-terms.png").string();
   write_file_atomic(csv_path, csv);
   PlotOptions po;
-  po.title = "MEAN TERM L_T OF THE BOUND (BITS/DIM), " + std::to_string(n) + " TEST DIGITS";
+  // The plot font prints capitals only, so the title avoids "L_t" (it would read as the prior L_T).
+  po.title = "MEAN TERM OF THE BOUND AT EACH STEP (BITS/DIM; 0 = DECODER, T = PRIOR), " + std::to_string(n) + " TEST DIGITS";
   po.x_label = "t";
   po.log_y = true;
-  write_line_plot_png(png_path, {{"L_t", ts, ys, {214, 39, 40}}}, po);
+  write_line_plot_png(png_path, {{"term", ts, ys, {214, 39, 40}}}, po);
 
   std::printf("checkpoint %s (step %lld, %s weights), %lld test digits, T = %lld, x0_hat %s\n", ckpt.c_str(),
               static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n), static_cast<long long>(T),

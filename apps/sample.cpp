@@ -215,7 +215,7 @@ int run(int argc, char** argv) {
       put(ddpm::interpolate(base, denoiser, pair_a, pair_b, interp_t, l / 10.0, rng, o), 1 + l);
     ip.finish();
     write_png_grid(interp_out, grid, static_cast<int>(cols));
-    std::printf("interpolate: %s (%lld pairs, t = %lld, lambda = 0, 0.1, ..., 1 between the two test digits)\n",
+    std::printf("interpolate: %s (%lld pair(s), t = %lld, lambda = 0, 0.1, ..., 1 between the two test digits)\n",
                 interp_out.c_str(), static_cast<long long>(P), static_cast<long long>(interp_t));
   }
   return 0;

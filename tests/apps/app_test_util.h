@@ -69,13 +69,15 @@ struct RunResult {
   std::string out, err;
 };
 
-// Runs `args` (a shell command line, e.g. "./apps/sample --ckpt x") with stdout and stderr captured.
+// Runs `args` (a shell command line, e.g. "./apps/sample --ckpt x") with stdout and stderr captured,
+// on one thread unless the command passes --threads: the tiny models gain nothing from more, and
+// on a busy machine two spinning OpenMP threads make them several times slower.
 inline RunResult run(const std::string& args) {
   static int counter = 0;
   const std::string base = (fs::temp_directory_path() / ("ddpm-apps-test-" + std::to_string(::getpid()) + "-" +
                                                         std::to_string(counter++)))
                                .string();
-  const std::string cmd = args + " >'" + base + ".out' 2>'" + base + ".err' </dev/null";
+  const std::string cmd = "OMP_NUM_THREADS=1 " + args + " >'" + base + ".out' 2>'" + base + ".err' </dev/null";
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -126,19 +128,20 @@ inline void write_tiny_mnist(const std::string& folder) {
 // The tiny model and run (T = 50: the linear schedule needs T > 20), without the --out / --steps.
 inline std::string tiny_flags(const std::string& data) {
   return " --data '" + data +
-         "' --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --threads 2 --log-every 1"
+         "' --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --log-every 1"
          " --sample-n 4 --sample-steps 5 --eval-n 8";
 }
 
 // One tiny data folder and one 6-step training run (checkpoints at 3 and 6, samples and held-out
-// estimates at 3 and 6), shared by the test cases that only read them.
+// estimates at 3 and 6), shared by the test cases that only read them. Two threads, so that the
+// resume test compares parallel runs (the thread count is stored in the checkpoint's config).
 struct TinyRun {
   ScratchDir dir;
   std::string data = dir.file("data"), out = dir.file("run"), ckpt = dir.file("run/last.safetensors");
   RunResult result;
   TinyRun() {
     write_tiny_mnist(data);
-    result = run("./apps/train_mnist" + tiny_flags(data) + " --steps 6 --ckpt-every 3 --sample-every 3 --eval-every 3 --out '" +
+    result = run("./apps/train_mnist" + tiny_flags(data) + " --threads 2 --steps 6 --ckpt-every 3 --sample-every 3 --eval-every 3 --out '" +
                  out + "'");
   }
 };

@@ -32,7 +32,7 @@ TEST_CASE("sample: strided ancestral samples as PNG + IDX, the progressive strip
   TinyRun& t = tiny_run();
   REQUIRE(t.result.code == 0);
   ScratchDir dir;
-  const std::string cmd = "./apps/sample --ckpt '" + t.ckpt + "' --n 5 --batch 3 --steps 5 --seed 7 --threads 2";
+  const std::string cmd = "./apps/sample --ckpt '" + t.ckpt + "' --n 5 --batch 3 --steps 5 --seed 7";
   RunResult r = run(cmd + " --out '" + dir.file("a.png") + "' --idx '" + dir.file("a-idx") + "' --progressive '" +
                     dir.file("prog.png") + "' --interpolate '" + dir.file("interp.png") + "' --t 10 --pair 0,1 --pair 2,3 --data '" +
                     t.data + "'");

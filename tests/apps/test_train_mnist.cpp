@@ -72,7 +72,7 @@ TEST_CASE("train_mnist: 2N straight steps equal N steps + --resume + N steps, bi
   TinyRun& straight = tiny_run();
   REQUIRE(straight.result.code == 0);
   ScratchDir dir;
-  const std::string out = dir.file("run"), flags = tiny_flags(straight.data) + " --ckpt-every 3 --sample-every 3 --eval-every 3";
+  const std::string out = dir.file("run"), flags = tiny_flags(straight.data) + " --threads 2 --ckpt-every 3 --sample-every 3 --eval-every 3";
   RunResult first = run("./apps/train_mnist" + flags + " --steps 3 --out '" + out + "'");
   REQUIRE_MESSAGE(first.code == 0, first.err);
   RunResult second = run("./apps/train_mnist --resume '" + out + "/last.safetensors' --steps 6");
@@ -112,7 +112,7 @@ TEST_CASE("train_mnist: resuming with an incompatible flag is a one-line error; 
                        {"--ch", "must stay 8", "16"});
   CHECK(!fs::exists(dir.file("o")));
 
-  RunResult more = run("./apps/train_mnist --resume '" + ckpt + "' --steps 8 --out '" + dir.file("more") + "'");
+  RunResult more = run("./apps/train_mnist --resume '" + ckpt + "' --steps 8 --threads 1 --out '" + dir.file("more") + "'");
   INFO(more.err);
   CHECK(more.code == 0);
   CHECK(load_full_checkpoint(dir.file("more/last.safetensors")) == 8);

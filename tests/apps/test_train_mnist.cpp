@@ -17,12 +17,12 @@ using nlohmann::json;
 
 namespace {
 
-// step -> loss of every training line of metrics.jsonl.
-std::map<int64_t, double> logged_losses(const std::string& metrics) {
+// step -> `key` (loss, loss_smooth, ...) of every training line of metrics.jsonl.
+std::map<int64_t, double> logged_losses(const std::string& metrics, const std::string& key = "loss") {
   std::map<int64_t, double> out;
   for (const auto& line : lines_of(read_text(metrics))) {
     json j = json::parse(line);
-    if (j.contains("loss")) out[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    if (j.contains(key)) out[j["step"].get<int64_t>()] = j[key].get<double>();
   }
   return out;
 }
@@ -82,6 +82,9 @@ TEST_CASE("train_mnist: 2N straight steps equal N steps + --resume + N steps, bi
   const auto a = logged_losses(straight.out + "/metrics.jsonl"), b = logged_losses(out + "/metrics.jsonl");
   CHECK(a.size() == 6);
   CHECK(a == b);  // exact doubles: JSON round-trips them
+  const auto sa = logged_losses(straight.out + "/metrics.jsonl", "loss_smooth"), sb = logged_losses(out + "/metrics.jsonl", "loss_smooth");
+  CHECK(sa.size() == 6);
+  CHECK(sa == sb);  // the smoothed loss carries over the resume too
 
   const dd::SafetensorsFile fa = dd::load_safetensors(straight.ckpt), fb = dd::load_safetensors(out + "/last.safetensors");
   REQUIRE(fa.entries().size() == fb.entries().size());

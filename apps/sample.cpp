@@ -146,9 +146,11 @@ int run(int argc, char** argv) {
     pair_b = gather(ds.test, ib);
   }
 
+  char eta_text[48];
+  std::snprintf(eta_text, sizeof eta_text, "DDIM eta %g", eta);
   std::fprintf(stderr, "sample: %s step %lld, %s weights, %s, %lld of T = %lld steps, %s x0_hat, %lld samples, seed %llu, %d threads\n",
                ckpt.c_str(), static_cast<long long>(run.step), raw ? "raw" : "EMA",
-               sampler == "ddim" ? ("DDIM eta " + std::to_string(eta)).c_str() : "ancestral", static_cast<long long>(steps),
+               sampler == "ddim" ? eta_text : "ancestral", static_cast<long long>(steps),
                static_cast<long long>(T), no_clip ? "unclipped" : "clipped", static_cast<long long>(n),
                static_cast<unsigned long long>(seed), get_num_threads());
 

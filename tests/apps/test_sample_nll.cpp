@@ -91,6 +91,16 @@ TEST_CASE("sample: full ancestral sampling by default, and DDIM") {
   CHECK(contains(d0.err, "DDIM eta 0"));
   CHECK(read_text(dir.file("d0")) == read_text(dir.file("d0b")));
   CHECK(read_text(dir.file("d0")) != read_text(dir.file("d1")));  // eta adds noise
+
+  // --no-clip: the barely trained model's x0_hat leaves [-1, 1], so clipping it changes the samples.
+  const std::string anc = "./apps/sample --ckpt '" + t.ckpt + "' --n 3 --steps 10";
+  RunResult clip = run(anc + " --out '" + dir.file("c.png") + "' --idx '" + dir.file("c") + "'");
+  RunResult noclip = run(anc + " --no-clip --out '" + dir.file("nc.png") + "' --idx '" + dir.file("nc") + "'");
+  REQUIRE(clip.code == 0);
+  REQUIRE(noclip.code == 0);
+  CHECK(contains(clip.err, " clipped x0_hat"));
+  CHECK(contains(noclip.err, "unclipped x0_hat"));
+  CHECK(read_text(dir.file("c")) != read_text(dir.file("nc")));
 }
 
 TEST_CASE("nll: the full bound on test digits, its parts adding up, the per-term CSV and plot, a JSON last line") {

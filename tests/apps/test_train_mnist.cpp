@@ -159,6 +159,14 @@ TEST_CASE("train_mnist: bad flags and bad files give one-line errors and a non-z
   check_one_line_error(run(base + " --resume '" + dir.file("missing.safetensors") + "'"), {"missing.safetensors"});
   write_text_file(dir.file("garbage.safetensors"), "this is not a safetensors file at all");
   check_one_line_error(run(base + " --resume '" + dir.file("garbage.safetensors") + "'"), {"garbage.safetensors"});
+  const std::string good = read_text(t.ckpt);
+  write_text_file(dir.file("truncated.safetensors"), good.substr(0, good.size() - 100));
+  check_one_line_error(run(base + " --resume '" + dir.file("truncated.safetensors") + "'"), {"truncated.safetensors"});
+  dd::SafetensorsFile plain;  // a valid safetensors file, but no train_mnist checkpoint
+  plain.add("conv_in.weight", dd::Tensor<float>({8, 1, 3, 3}));
+  dd::save_safetensors(dir.file("plain.safetensors"), plain);
+  check_one_line_error(run(base + " --resume '" + dir.file("plain.safetensors") + "'"),
+                       {"plain.safetensors", "expected a train_mnist checkpoint"});
   // Data folder without the IDX files: fetching is not attempted in tests, so point --data at a
   // folder holding a corrupt train file (a fetch would not replace an existing file).
   const std::string bad_data = dir.file("bad");

@@ -26,6 +26,27 @@ PngSize png_size(const std::string& path) {
 // The grid layout of write_png_grid: 28x28 images with 2 pixels of padding between and around.
 int grid_side(int images) { return images * 28 + (images + 1) * 2; }
 
+// The 784 gray pixels of the cell at (row, col) of a grid PNG.
+std::vector<uint8_t> grid_cell(const std::string& path, int row, int col) {
+  int w = 0, h = 0, c = 0;
+  unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, 1);
+  REQUIRE(px != nullptr);
+  std::vector<uint8_t> cell;
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x) cell.push_back(px[(2 + row * 30 + y) * w + 2 + col * 30 + x]);
+  stbi_image_free(px);
+  return cell;
+}
+std::vector<uint8_t> idx_image(const dd::IdxArray& a, int64_t i) {
+  return std::vector<uint8_t>(a.data.begin() + i * 784, a.data.begin() + (i + 1) * 784);
+}
+int max_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  REQUIRE(a.size() == b.size());
+  int m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(int(a[i]) - int(b[i])));
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("sample: strided ancestral samples as PNG + IDX, the progressive strip and interpolations") {
@@ -52,6 +73,17 @@ TEST_CASE("sample: strided ancestral samples as PNG + IDX, the progressive strip
   PngSize i = png_size(dir.file("interp.png"));
   CHECK(i.w == grid_side(13));
   CHECK(i.h == grid_side(2));
+  // The strip's last column is x0_hat at t = 1, which is the final sample (mutilde_1 = x0_hat:
+  // posterior coefficients 1 and 0); up to one gray level of float rounding.
+  for (int row = 0; row < 3; ++row) CHECK(max_abs_diff(grid_cell(dir.file("prog.png"), row, 4), idx_image(a, row)) <= 1);
+  CHECK(max_abs_diff(grid_cell(dir.file("prog.png"), 0, 0), idx_image(a, 0)) > 1);  // the first column is early in t
+  // The interpolation rows start and end with the chosen test digits (8-bit data round-trips exactly).
+  const dd::IdxArray test = dd::read_idx_images(t.data + "/t10k-images-idx3-ubyte");
+  CHECK(grid_cell(dir.file("interp.png"), 0, 0) == idx_image(test, 0));
+  CHECK(grid_cell(dir.file("interp.png"), 0, 12) == idx_image(test, 1));
+  CHECK(grid_cell(dir.file("interp.png"), 1, 0) == idx_image(test, 2));
+  CHECK(grid_cell(dir.file("interp.png"), 1, 12) == idx_image(test, 3));
+  CHECK(grid_cell(dir.file("interp.png"), 0, 1) != grid_cell(dir.file("interp.png"), 0, 11));  // lambda = 0 vs 1
   CHECK(contains(r.err, "sampling step 10/10"));  // 2 batches x 5 steps, with progress
   CHECK(contains(r.out, "interpolate:"));
 

@@ -245,7 +245,16 @@ int run(int argc, char** argv) {
                static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch),
                static_cast<long long>(model.num_parameters()), get_num_threads(), out.c_str());
   Progress progress("step", cfg.steps, start_step);
-  double loss_smooth = 0, smooth_weight = 0, last_bpd = NAN;
+  // The smoothed loss is a bias-corrected EMA (0.98) kept in normalized form, m_s = m_{s-1} +
+  // 0.02 (loss_s - m_{s-1}) / (1 - 0.98^s), so its whole state is the logged value itself: a resumed
+  // run picks it up from the metrics line of the checkpoint step (always logged) and logs the same
+  // values as a straight run. Without that line it restarts from the first loss.
+  double loss_smooth = 0, last_bpd = NAN;
+  bool have_smooth = false;
+  if (start_step > 0 && !history.step.empty() && history.step.back() == static_cast<double>(start_step)) {
+    loss_smooth = history.loss_smooth.back();
+    have_smooth = true;
+  }
   model.train();
   for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
     Tensor<float> x0 = batches.batch_for_step(step);
@@ -274,11 +283,14 @@ int run(int argc, char** argv) {
     adam.step();
     ema.update();
 
-    loss_smooth = 0.98 * loss_smooth + 0.02 * loss_value;  // shown bias-corrected
-    smooth_weight = 0.98 * smooth_weight + 0.02;
-    const double shown_loss = loss_smooth / smooth_weight;
+    loss_smooth = have_smooth ? loss_smooth + 0.02 * (loss_value - loss_smooth) / (1.0 - std::pow(0.98, static_cast<double>(step)))
+                              : loss_value;
+    have_smooth = true;
+    const double shown_loss = loss_smooth;
+    const bool stopping = g_stop_requested != 0;
+    const bool save_now = (cfg.ckpt_every > 0 && step % cfg.ckpt_every == 0) || step == cfg.steps || stopping;
     const double samples_per_s = (step - start_step) * cfg.batch / progress.elapsed_s();
-    if (cfg.log_every > 0 && (step % cfg.log_every == 0 || step == cfg.steps)) {
+    if (cfg.log_every > 0 && (step % cfg.log_every == 0 || save_now)) {
       json j{{"step", step}, {"loss", loss_value}, {"loss_smooth", shown_loss}, {"grad_norm", grad_norm},
              {"lr", lr}, {"samples_per_s", samples_per_s}, {"elapsed_s", progress.elapsed_s()}};
       metrics << j.dump() << "\n" << std::flush;
@@ -298,8 +310,7 @@ int run(int argc, char** argv) {
       write_plots(out, history);
     }
     if (cfg.sample_every > 0 && step % cfg.sample_every == 0) preview(step);
-    const bool stopping = g_stop_requested != 0;
-    if ((cfg.ckpt_every > 0 && step % cfg.ckpt_every == 0) || step == cfg.steps || stopping) checkpoint(step);
+    if (save_now) checkpoint(step);
     progress.update(step, "loss " + fmt("%.4f", shown_loss) + (std::isnan(last_bpd) ? "" : "  bpd~" + fmt("%.2f", last_bpd)) +
                               "  " + fmt("%.1f", samples_per_s) + " img/s");
     if (stopping) {

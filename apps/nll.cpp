@@ -1,0 +1,164 @@
+// nll: the full variational bound (DDPM eq. 5) of a train_mnist checkpoint on the first N test
+// digits, in bits/dim, with its parts L_T, sum of L_{t-1} and L_0, a standard error over images,
+// a CSV of the mean of every term L_t (t = 0..T) and its plot. T network calls per batch of images.
+// The last line of stdout is one JSON object (for scripts).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "apps/common/data.h"
+#include "apps/common/model.h"
+#include "apps/common/progress.h"
+#include "ddpm/bound.h"
+#include "tensor/io/atomic_file.h"
+#include "tensor/io/png.h"
+#include "tensor/parallel.h"
+
+namespace fs = std::filesystem;
+using namespace dd;
+using namespace dd::app;
+using nlohmann::json;
+
+namespace {
+
+int run(int argc, char** argv) {
+  CLI::App app{"Bits/dim of a train_mnist checkpoint: the full variational bound over all T terms on the first N test digits."};
+  std::string ckpt, out, data;
+  int64_t n = 256, batch = 32;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool raw = false, no_clip = false;
+  app.add_option("--ckpt", ckpt, "checkpoint written by train_mnist (e.g. runs/mnist/last.safetensors)")->required();
+  app.add_option("--n", n, "number of test digits (the first N of the 10,000)")->capture_default_str();
+  app.add_option("--batch", batch, "images per network call")->capture_default_str();
+  app.add_flag("--raw", raw, "use the raw weights instead of the EMA weights");
+  app.add_flag("--no-clip", no_clip, "do not clip x0_hat to [-1, 1] in the model mean (plain eq. 11)");
+  app.add_option("--seed", seed, "seed of the x_t ~ q(x_t|x0) draws")->capture_default_str();
+  app.add_option("--out", out, "folder for nll-terms.csv and nll-terms.png (default: the checkpoint's folder)");
+  app.add_option("--data", data, "folder with the MNIST IDX files (default: the run's --data)");
+  app.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "nll: %s (see --help)\n", e.what());
+    return 2;
+  }
+  if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
+  if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
+  if (threads < 0) throw std::invalid_argument("--threads: expected >= 0, got " + std::to_string(threads));
+  if (threads > 0) set_num_threads(threads);
+  if (out.empty()) out = fs::path(ckpt).parent_path().string();
+  if (out.empty()) out = ".";
+
+  LoadedRun run = load_run(ckpt, !raw);
+  Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data);
+  if (n > ds.test.size(0))
+    throw std::invalid_argument("--n: expected at most " + std::to_string(ds.test.size(0)) + " (the test digits in " +
+                                ds.folder + "), got " + std::to_string(n));
+  fs::create_directories(out);
+  const ddpm::Schedule& schedule = run.schedule;
+  const int64_t T = schedule.T;
+  ddpm::BoundOptions bo;
+  bo.variance = run.config.variance_type();
+  bo.clip_x0 = !no_clip;
+
+  const int64_t n_batches = (n + batch - 1) / batch;
+  std::fprintf(stderr, "nll: %s step %lld, %s weights, %lld test digits, T = %lld (%lld network calls), %s x0_hat, %d threads\n",
+               ckpt.c_str(), static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n),
+               static_cast<long long>(T), static_cast<long long>(n_batches * T), no_clip ? "unclipped" : "clipped",
+               get_num_threads());
+  // The progress counts network calls, the unit of cost: variational_bound makes T per batch.
+  Progress progress("network call", n_batches * T);
+  int64_t calls = 0;
+  ddpm::Denoiser inner = make_denoiser(*run.model);
+  ddpm::Denoiser counted = [&](const Tensor<float>& x, const std::vector<int64_t>& t) {
+    Tensor<float> y = inner(x, t);
+    progress.update(std::min(++calls, n_batches * T));
+    return y;
+  };
+
+  // Per image: total, L_T and L_0 in nats; per term column: the sum over images.
+  std::vector<double> total, prior, decoder;
+  std::vector<double> column_sum(T + 1, 0.0);
+  int64_t dims = 0;
+  bool clipped = true;
+  for (int64_t b = 0; b < n_batches; ++b) {
+    const int64_t first = b * batch, count = std::min(batch, n - first);
+    const Tensor<float> x0 = ds.test.slice(0, first, first + count).contiguous();
+    Rng rng(seed, static_cast<uint64_t>(b) << 40);  // disjoint noise per batch
+    ddpm::BoundResult r = ddpm::variational_bound(schedule, counted, x0, rng, bo);
+    dims = r.dims;
+    clipped = r.clip_x0;
+    total.insert(total.end(), r.total_nats.begin(), r.total_nats.end());
+    prior.insert(prior.end(), r.prior_nats.begin(), r.prior_nats.end());
+    decoder.insert(decoder.end(), r.decoder_nats.begin(), r.decoder_nats.end());
+    const Tensor<double> terms = r.terms.contiguous();
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t c = 0; c <= T; ++c) column_sum[c] += terms.data()[i * (T + 1) + c];
+  }
+  progress.finish();
+
+  const double to_bpd = 1.0 / (static_cast<double>(dims) * std::log(2.0));
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  };
+  const double total_bpd = mean(total) * to_bpd, prior_bpd = mean(prior) * to_bpd, decoder_bpd = mean(decoder) * to_bpd;
+  const double diffusion_bpd = total_bpd - prior_bpd - decoder_bpd;  // sum_{t=2}^T L_{t-1}
+  double var = 0;
+  for (double x : total) var += (x * to_bpd - total_bpd) * (x * to_bpd - total_bpd);
+  const double stderr_bpd = std::sqrt(var / static_cast<double>(n - 1) / static_cast<double>(n));
+
+  // CSV and plot in the paper's indexing: L_0 (decoder), L_t for t = 1..T-1 (the KL at step t+1), L_T (prior).
+  std::vector<double> ts, ys;
+  std::string csv = "t,term,bits_per_dim\n";
+  for (int64_t t = 0; t <= T; ++t) {
+    const int64_t column = t == 0 ? 1 : t == T ? 0 : t + 1;
+    const double v = column_sum[column] / static_cast<double>(n) * to_bpd;
+    char line[96];
+    std::snprintf(line, sizeof line, "%lld,L_%s,%.10g\n", static_cast<long long>(t), t == T ? "T" : std::to_string(t).c_str(), v);
+    csv += line;
+    ts.push_back(static_cast<double>(t));
+    ys.push_back(v);
+  }
+  const std::string csv_path = (fs::path(out) / "nll-terms.csv").string(), png_path = (fs::path(out) / "nll-terms.png").string();
+  write_file_atomic(csv_path, csv);
+  PlotOptions po;
+  // The plot font prints capitals only, so the title avoids "L_t" (it would read as the prior L_T).
+  po.title = "MEAN TERM OF THE BOUND AT EACH STEP (BITS/DIM; 0 = DECODER, T = PRIOR), " + std::to_string(n) + " TEST DIGITS";
+  po.x_label = "t";
+  po.log_y = true;
+  write_line_plot_png(png_path, {{"term", ts, ys, {214, 39, 40}}}, po);
+
+  std::printf("checkpoint %s (step %lld, %s weights), %lld test digits, T = %lld, x0_hat %s\n", ckpt.c_str(),
+              static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n), static_cast<long long>(T),
+              clipped ? "clipped to [-1, 1]" : "not clipped");
+  std::printf("bound       %.4f +- %.4f bits/dim (standard error over images)\n", total_bpd, stderr_bpd);
+  std::printf("  L_T           %.6f bits/dim (prior)\n", prior_bpd);
+  std::printf("  sum L_{t-1}   %.6f bits/dim (t = 2..T)\n", diffusion_bpd);
+  std::printf("  L_0           %.6f bits/dim (discretized decoder)\n", decoder_bpd);
+  std::printf("per-term means: %s and %s\n", csv_path.c_str(), png_path.c_str());
+  json j{{"bits_per_dim", total_bpd}, {"L_T", prior_bpd}, {"L_sum", diffusion_bpd}, {"L_0", decoder_bpd},
+         {"stderr", stderr_bpd}, {"n", n}, {"clip", clipped}, {"step", run.step}, {"T", T}, {"ema", !raw},
+         {"checkpoint", ckpt}, {"csv", csv_path}, {"plot", png_path}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nll: %s\n", e.what());
+    return 1;
+  }
+}

@@ -75,6 +75,9 @@ TEST_DIRS  := $(filter-out golden,$(TEST_DIRS))
 TEST_BINS  := $(TEST_DIRS:%=$(BUILD)/tests/test_%)
 TEST_MAIN  := $(BUILD)/tests/doctest_main.o
 
+# Keep object files make would otherwise treat as intermediate (faster test rebuilds).
+.SECONDARY:
+
 .PHONY: all lib apps tests test test-asan check-layers deps help clean
 .DEFAULT_GOAL := all
 
@@ -105,8 +108,7 @@ $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(subst .cpp,.o,$$(wildcard tests
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test: check-layers $(TEST_BINS) $(APPS)  ## run every test suite (and the layer check); fails on any failure
-	@set -e; for t in $(TEST_BINS); do echo "== $$t"; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $$t; done
-	@echo "all test suites passed"
+	@bash scripts/run_tests.sh $(TEST_BINS)
 
 test-asan:  ## the same suites built with -fsanitize=address,undefined (in build/asan)
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined test

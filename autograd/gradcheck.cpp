@@ -1,7 +1,9 @@
 #include "autograd/gradcheck.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 
 #include "tensor/random.h"
 
@@ -13,10 +15,32 @@ double weighted_sum(const Tensor<double>& y, const Tensor<double>& u) {
   for (int64_t i = 0, n = y.numel(); i < n; ++i) s += y.flat(i) * u.flat(i);
   return s;
 }
+
+// Whether two positions of the view can name one storage element (an expanded view: stride 0).
+// Perturbing such an element moves several inputs at once, so the numeric derivative would be the
+// sum of several analytic ones. Sufficient test: with the dimensions sorted by stride, each stride
+// must reach past everything the smaller ones span.
+bool overlaps(const Tensor<double>& x) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of the dimensions that move
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.shape()[d] > 1) dims.emplace_back(std::abs(x.strides()[d]), x.shape()[d]);
+  std::sort(dims.begin(), dims.end());
+  int64_t span = 0;  // the largest offset the smaller-stride dimensions reach
+  for (const auto& [stride, size] : dims) {
+    if (stride <= span) return true;
+    span += (size - 1) * stride;
+  }
+  return false;
+}
 }  // namespace
 
 GradcheckResult gradcheck(const GradFn& f, const std::vector<Tensor<double>>& inputs, GradcheckTolerance tol,
                           uint64_t seed) {
+  for (size_t k = 0; k < inputs.size(); ++k)
+    if (overlaps(inputs[k]))
+      throw std::invalid_argument("gradcheck: expected inputs whose elements are distinct (expand inside f instead), "
+                                  "got input " + std::to_string(k) + " of shape " + shape_str(inputs[k].shape()) +
+                                  " with strides " + shape_str(inputs[k].strides()));
   std::vector<Var<double>> vars;
   for (const auto& x : inputs) vars.emplace_back(x, true);
   Var<double> y = f(vars);

@@ -25,8 +25,9 @@ struct GradcheckResult {
 
 using GradFn = std::function<Var<double>(const std::vector<Var<double>>&)>;
 
-// Inputs may be non-contiguous views (permuted, sliced, expanded from a smaller storage); each
-// element of the view is perturbed in place. `seed` picks the upstream gradient.
+// Inputs may be non-contiguous views (permuted, sliced); each element of the view is perturbed in
+// place. A view whose elements overlap (expanded, stride 0) is refused with std::invalid_argument:
+// perturbing one storage element would move several inputs at once. `seed` picks the upstream gradient.
 GradcheckResult gradcheck(const GradFn& f, const std::vector<Tensor<double>>& inputs,
                           GradcheckTolerance tol = {}, uint64_t seed = 1234);
 

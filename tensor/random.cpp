@@ -69,6 +69,7 @@ std::vector<int64_t> Rng::integers(int64_t n, int64_t lo, int64_t hi) {
   if (hi <= lo)
     throw std::invalid_argument("Rng::integers: expected lo < hi, got [" + std::to_string(lo) + ", " +
                                 std::to_string(hi) + ")");
+  if (n < 0) throw std::invalid_argument("Rng::integers: expected a count >= 0, got " + std::to_string(n));
   std::vector<int64_t> out(n);
   const int64_t blocks = (n + 1) / 2;
   const double range = static_cast<double>(hi - lo);
@@ -91,18 +92,21 @@ double Rng::uniform1() {
 
 std::string Rng::state() const { return std::to_string(seed_) + ":" + std::to_string(counter_); }
 
+// Strict: two unsigned decimal numbers and one colon, nothing else. (std::stoull alone would accept
+// "-1" as 2^64 - 1 and skip leading spaces, silently restoring a different generator.)
 Rng Rng::from_state(const std::string& s) {
-  auto colon = s.find(':');
-  try {
-    if (colon == std::string::npos) throw std::invalid_argument("no colon");
-    size_t used1 = 0, used2 = 0;
-    uint64_t seed = std::stoull(s.substr(0, colon), &used1);
-    uint64_t ctr = std::stoull(s.substr(colon + 1), &used2);
-    if (used1 != colon || used2 != s.size() - colon - 1) throw std::invalid_argument("trailing text");
-    return Rng(seed, ctr);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("Rng state: expected \"seed:counter\", got \"" + s + "\"");
-  }
+  auto bad = [&s]() { return std::invalid_argument("Rng state: expected \"seed:counter\", got \"" + s + "\""); };
+  const auto colon = s.find(':');
+  if (colon == std::string::npos) throw bad();
+  auto parse = [&bad](const std::string& digits) {
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) throw bad();
+    try {
+      return static_cast<uint64_t>(std::stoull(digits));
+    } catch (const std::out_of_range&) {
+      throw bad();
+    }
+  };
+  return Rng(parse(s.substr(0, colon)), parse(s.substr(colon + 1)));
 }
 
 template Tensor<float> Rng::uniform(const Shape&, float, float);

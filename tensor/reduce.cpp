@@ -83,8 +83,11 @@ template <class T>
 Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
-  if (lead < 0) shape_error("sum_to", "a gradient with at least " + std::to_string(shape.size()) + " dims",
-                            shape_str(g.shape()));
+  bool broadcasts = lead >= 0;
+  for (int64_t i = 0; broadcasts && i < static_cast<int64_t>(shape.size()); ++i)
+    broadcasts = shape[i] == 1 || shape[i] == g.shape()[i + lead];
+  if (!broadcasts)
+    shape_error("sum_to", "a gradient whose shape " + shape_str(shape) + " broadcasts to", shape_str(g.shape()));
   std::vector<int> axes;
   for (int i = 0; i < g.dim(); ++i)
     if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) axes.push_back(i);

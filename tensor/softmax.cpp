@@ -51,8 +51,11 @@ Tensor<T> log_softmax(const Tensor<T>& x_in, int64_t axis) {
     for (int64_t j = 1; j < n; ++j) m = std::max(m, px[base + j * s]);
     double z = 0;
     for (int64_t j = 0; j < n; ++j) z += std::exp(static_cast<double>(px[base + j * s] - m));
-    const T lse = static_cast<T>(std::log(z)) + m;
-    for (int64_t j = 0; j < n; ++j) py[base + j * s] = px[base + j * s] - lse;
+    // (x - m) - log z, not x - (m + log z): for x ~ 1e4 in float, m + log z would round to the
+    // ulp of 1e4 (~1e-3), while x - m is exact and log z is small.
+    const double log_z = std::log(z);
+    for (int64_t j = 0; j < n; ++j)
+      py[base + j * s] = static_cast<T>(static_cast<double>(px[base + j * s] - m) - log_z);
   });
   return y;
 }

@@ -9,7 +9,7 @@ namespace dd {
 // y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j
 template <class T>
 Tensor<T> softmax(const Tensor<T>& x, int64_t axis);
-// y_i = x_i - m - log sum_j exp(x_j - m)
+// y_i = (x_i - m) - log sum_j exp(x_j - m)
 template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, int64_t axis);
 

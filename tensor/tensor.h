@@ -201,7 +201,7 @@ class Tensor {
   }
 
   // ---- copies ---------------------------------------------------------------------------------
-  Tensor contiguous() const { return is_contiguous() && defined() ? *this : clone(); }
+  Tensor contiguous() const { return !defined() || is_contiguous() ? *this : clone(); }
   Tensor clone() const {
     Tensor out(shape_);
     copy_strided(*this, out);

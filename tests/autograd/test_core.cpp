@@ -68,3 +68,66 @@ TEST_CASE("gradcheck passes a right derivative and catches a wrong one") {
   CHECK_FALSE(bad.ok);
   CHECK(bad.message.find("analytic") != std::string::npos);
 }
+
+TEST_CASE("gradcheck refuses an input whose elements overlap (an expanded view), naming it") {
+  TensorD x = TensorD::from({3, 1}, {0.5, -1.0, 2.0}).expand({3, 4});
+  try {
+    gradcheck([](const std::vector<VarD>& v) { return tanh(v[0]); }, {TensorD({2}), x});
+    FAIL("accepted an expanded input");
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    CHECK(m.find("input 1") != std::string::npos);
+    CHECK(m.find("[3, 4]") != std::string::npos);
+    CHECK(m.find("[1, 0]") != std::string::npos);
+  }
+}
+
+TEST_CASE("gradients of leaves accumulate over backward calls; grad buffers add in place") {
+  VarD x(TensorD::from({2}, {1.0, 2.0}), true);
+  sum(x * x).backward();
+  TensorD first = x.grad();  // the caller holds the first gradient: the second call must not change it
+  sum(mul_scalar(x, 3.0)).backward();
+  CHECK(first.to_vector() == std::vector<double>{2.0, 4.0});
+  CHECK(x.grad().to_vector() == std::vector<double>{5.0, 7.0});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+
+  // a buffer view: gradients land in the flat buffer, accumulate, and zero_grad zeroes in place
+  TensorD flat = TensorD::zeros({5});
+  VarD w(TensorD::from({2}, {1.0, -1.0}), true);
+  w.set_grad_buffer(flat.slice(0, 1, 3));
+  sum(w * w).backward();
+  sum(w * w).backward();
+  CHECK(flat.to_vector() == std::vector<double>{0.0, 4.0, -4.0, 0.0, 0.0});
+  w.zero_grad();
+  CHECK(flat.to_vector() == std::vector<double>(5, 0.0));
+  CHECK_THROWS_AS(w.set_grad_buffer(flat.slice(0, 0, 3)), ShapeError);
+}
+
+TEST_CASE("two leaves that receive the same upstream tensor keep separate gradients") {
+  // add passes g unchanged to both inputs; accumulating into one must not change the other
+  VarD a(TensorD::from({2}, {1.0, 2.0}), true), b(TensorD::from({2}, {3.0, 4.0}), true);
+  (a + b).backward(TensorD::from({2}, {1.0, 1.0}));
+  sum(mul_scalar(a, 5.0)).backward();
+  CHECK(a.grad().to_vector() == std::vector<double>{6.0, 6.0});
+  CHECK(b.grad().to_vector() == std::vector<double>{1.0, 1.0});
+}
+
+TEST_CASE("backward reports a non-scalar output without a gradient, and a gradient of the wrong shape") {
+  VarD x(TensorD::from({2}, {1.0, 2.0}), true);
+  CHECK_THROWS_AS(exp(x).backward(), ShapeError);
+  CHECK_THROWS_AS(exp(x).backward(TensorD({3})), ShapeError);
+  CHECK_THROWS_AS(VarD(TensorD({2}), false).backward(TensorD({2})), std::logic_error);
+}
+
+TEST_CASE("an op may take an undefined Var (an absent bias): it is skipped in backward") {
+  VarD x(TensorD::from({2}, {1.0, 2.0}), true);
+  VarD none;
+  VarD y = make_result<double>("scale_with_optional", map(x.value(), [](double v) { return 3 * v; }), {x, none},
+                               [](const TensorD& g, const std::vector<bool>& needs) {
+                                 CHECK(needs == std::vector<bool>{true, false});
+                                 return std::vector<TensorD>{map(g, [](double v) { return 3 * v; }), TensorD()};
+                               });
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{3.0, 3.0});
+}

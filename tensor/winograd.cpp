@@ -1,0 +1,436 @@
+// Winograd F(2x2,3x3) and F(4x4,3x3) convolutions (Lavin & Gray 2016); see winograd.h for the math.
+//
+// Layout of one chunk of images (nimg images, T = nimg * tiles_per_image tiles, Tp = T rounded up
+// to 8 so that every transform works on 8 tiles at once in one AVX register):
+//   V [alpha^2][C][Tp]   input tiles after B^T d B      (position xi = i*alpha + j outermost, so
+//   M [alpha^2][O][Tp]   products U[xi] V[xi]            each xi is a plain row-major GEMM operand)
+//   U [alpha^2][O][C]    kernels after G g G^T (shared by all threads)
+// Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
+// rows), vectorised over 8 tiles with GCC vector extensions; the zero entries of B^T, A^T and A
+// cost nothing.
+#include "tensor/winograd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "tensor/blas.h"
+
+namespace dd {
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+// 1-d transforms. bt: r = B^T d (alpha -> alpha); at: y = A^T x (alpha -> m); aa: r = A e (m -> alpha,
+// the transpose of at, used by the weight gradient). Inputs/outputs are strided arrays of v8.
+template <int m>
+struct Wino;
+
+// F(2,3): interpolation points 0, 1, -1, infinity.
+template <>
+struct Wino<2> {
+  static constexpr int a = 4;
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static inline void bt(const v8* d, int s, v8* r, int rs) {
+    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+    r[0] = d0 - d2;
+    r[rs] = d1 + d2;
+    r[2 * rs] = d2 - d1;
+    r[3 * rs] = d1 - d3;
+  }
+  static inline void at(const v8* x, int s, v8* y, int ys) {
+    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s];
+    y[0] = x0 + x1 + x2;
+    y[ys] = x1 - x2 - x3;
+  }
+  static inline void aa(const v8* e, int s, v8* r, int rs) {
+    const v8 e0 = e[0], e1 = e[s];
+    r[0] = e0;
+    r[rs] = e0 + e1;
+    r[2 * rs] = e0 - e1;
+    r[3 * rs] = -e1;
+  }
+};
+
+// F(4,3): interpolation points 0, 1, -1, 2, -2, infinity (the matrices of Lavin & Gray, section 4.2).
+template <>
+struct Wino<4> {
+  static constexpr int a = 6;
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  static inline void bt(const v8* d, int s, v8* r, int rs) {
+    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+    r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    r[rs] = (d3 + d4) - 4.0f * (d1 + d2);
+    r[2 * rs] = (d4 - d3) + 4.0f * (d1 - d2);
+    r[3 * rs] = (d4 - d2) + 2.0f * (d3 - d1);
+    r[4 * rs] = (d4 - d2) - 2.0f * (d3 - d1);
+    r[5 * rs] = 4.0f * d1 - 5.0f * d3 + d5;
+  }
+  static inline void at(const v8* x, int s, v8* y, int ys) {
+    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s], x5 = x[5 * s];
+    const v8 p12 = x1 + x2, m12 = x1 - x2, p34 = x3 + x4, m34 = x3 - x4;
+    y[0] = x0 + p12 + p34;
+    y[ys] = m12 + 2.0f * m34;
+    y[2 * ys] = p12 + 4.0f * p34;
+    y[3 * ys] = m12 + 8.0f * m34 + x5;
+  }
+  static inline void aa(const v8* e, int s, v8* r, int rs) {
+    const v8 e0 = e[0], e1 = e[s], e2 = e[2 * s], e3 = e[3 * s];
+    const v8 p02 = e0 + e2, p13 = e1 + e3, q02 = e0 + 4.0f * e2, q13 = 2.0f * e1 + 8.0f * e3;
+    r[0] = e0;
+    r[rs] = p02 + p13;
+    r[2 * rs] = p02 - p13;
+    r[3 * rs] = q02 + q13;
+    r[4 * rs] = q02 - q13;
+    r[5 * rs] = e3;
+  }
+};
+
+constexpr double Wino<2>::G[4][3];
+constexpr double Wino<4>::G[6][3];
+
+// Sizes shared by the three kernels for one geometry and tile size.
+struct Plan {
+  int m, a, aa;                 // tile, alpha = m + 2, alpha^2
+  int64_t TY, TX, tpi;          // tiles per column, per row, per image
+  int64_t nimg, nchunks, Tp;    // images per chunk, chunks, padded tiles per chunk
+  int64_t Hp, Wp;               // zero-padded input plane (covers every tile's alpha x alpha window)
+  int nth;                      // threads used
+  int64_t chunk_begin(int t) const { return nchunks * t / nth; }
+};
+
+// About this many tiles per chunk: V and M of a chunk (alpha^2 * (C + O) * Tp floats, ~2 MB at
+// C + O = 96 + 32, F(4x4)) then stay in L2/L3 between the input transform, the GEMMs and the
+// output transform, while each GEMM is still wide enough (N = Tp) for sgemm to run near its peak.
+constexpr int64_t kChunkTiles = 256;
+
+Plan make_plan(const Conv2dGeometry& g, int m) {
+  Plan p;
+  p.m = m;
+  p.a = m + 2;
+  p.aa = p.a * p.a;
+  p.TY = (g.Ho + m - 1) / m;
+  p.TX = (g.Wo + m - 1) / m;
+  p.tpi = p.TY * p.TX;
+  const int maxth = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t per_thread = (g.N + maxth - 1) / maxth;
+  p.nimg = std::max<int64_t>(1, std::min<int64_t>((kChunkTiles + p.tpi - 1) / p.tpi, per_thread));
+  p.nchunks = (g.N + p.nimg - 1) / p.nimg;
+  p.Tp = (p.nimg * p.tpi + 7) / 8 * 8;
+  p.Hp = p.TY * m + 2;
+  p.Wp = p.TX * m + 2;
+  p.nth = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(maxth, p.nchunks)));
+  return p;
+}
+
+// U[xi][r][s] = (G k G^T)[xi] with k = w[o,c] (swap = false: r = o, s = c) or, for the input
+// gradient, k = w[o,c] rotated by 180 degrees with r = c, s = o. Computed in double (it is tiny).
+template <int m>
+void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, float* U) {
+  constexpr int a = Wino<m>::a;
+  const int64_t R = swap ? g.C : g.O, S = swap ? g.O : g.C;
+#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t c = 0; c < g.C; ++c) {
+      const float* k = w + (o * g.C + c) * 9;
+      double kk[3][3];
+      for (int p = 0; p < 3; ++p)
+        for (int q = 0; q < 3; ++q) kk[p][q] = swap ? k[(2 - p) * 3 + (2 - q)] : k[p * 3 + q];
+      double t[a][3];  // G k
+      for (int i = 0; i < a; ++i)
+        for (int q = 0; q < 3; ++q) t[i][q] = Wino<m>::G[i][0] * kk[0][q] + Wino<m>::G[i][1] * kk[1][q] + Wino<m>::G[i][2] * kk[2][q];
+      const int64_t r = swap ? c : o, s = swap ? o : c;
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j)
+          U[((i * a + j) * R + r) * S + s] =
+              static_cast<float>(t[i][0] * Wino<m>::G[j][0] + t[i][1] * Wino<m>::G[j][1] + t[i][2] * Wino<m>::G[j][2]);
+    }
+}
+
+// Offset of tile t (of a chunk) inside a stack of padded planes of size ph x pw.
+inline int64_t tile_offset(const Plan& p, int64_t t, int64_t ph, int64_t pw) {
+  const int64_t img = t / p.tpi, r = t % p.tpi, ty = r / p.TX, tx = r % p.TX;
+  return img * ph * pw + ty * p.m * pw + tx * p.m;
+}
+
+// V[xi][c][t] = (B^T d B)[xi] for the tiles of images n0 .. n0+nimg-1 of x [N,C,H,W].
+// planes: nimg zero-bordered planes Hp x Wp whose border the caller zeroed (only the interior is
+// written here, so the border stays zero across channels and chunks).
+template <int m>
+void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad, int64_t nimg,
+                     float* planes, float* V) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  const int64_t T = nimg * p.tpi, plane = p.Hp * p.Wp;
+  alignas(32) float buf[aa * 8];
+  v8 d[aa], t[aa];
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t i = 0; i < nimg; ++i)
+      for (int64_t r = 0; r < H; ++r)
+        std::memcpy(planes + i * plane + (r + pad) * p.Wp + pad, x + ((i * C + c) * H + r) * W, W * sizeof(float));
+    for (int64_t t0 = 0; t0 < p.Tp; t0 += 8) {
+      for (int l = 0; l < 8; ++l) {
+        if (t0 + l < T) {
+          const float* base = planes + tile_offset(p, t0 + l, p.Hp, p.Wp);
+          for (int i = 0; i < a; ++i)
+            for (int j = 0; j < a; ++j) buf[(i * a + j) * 8 + l] = base[i * p.Wp + j];
+        } else {
+          for (int k = 0; k < aa; ++k) buf[k * 8 + l] = 0.0f;
+        }
+      }
+      for (int k = 0; k < aa; ++k) d[k] = load8(buf + k * 8);
+      for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);      // columns: B^T d
+      for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
+      float* out = V + c * p.Tp + t0;
+      for (int k = 0; k < aa; ++k) store8(out + k * C * p.Tp, d[k]);
+    }
+  }
+}
+
+// y[n0+img, o] tiles = A^T M[.][o][t] A (+ b[o]), cropped to Ho x Wo.
+template <int m>
+void output_transform(const Plan& p, const float* M, int64_t O, int64_t Ho, int64_t Wo, const float* b, int64_t nimg,
+                      float* y) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  const int64_t T = nimg * p.tpi;
+  alignas(32) float buf[m * m * 8];
+  v8 x[aa], t[m * a], r[m * m];
+  for (int64_t o = 0; o < O; ++o) {
+    const float bias = b ? b[o] : 0.0f;
+    for (int64_t t0 = 0; t0 < T; t0 += 8) {
+      const float* in = M + o * p.Tp + t0;
+      for (int k = 0; k < aa; ++k) x[k] = load8(in + k * O * p.Tp);
+      for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);      // columns: A^T M  (m x a)
+      for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
+      for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
+      const int lanes = static_cast<int>(std::min<int64_t>(8, T - t0));
+      for (int l = 0; l < lanes; ++l) {
+        const int64_t tt = t0 + l, img = tt / p.tpi, rr = tt % p.tpi, ty = rr / p.TX, tx = rr % p.TX;
+        float* out = y + (img * O + o) * Ho * Wo;
+        const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
+        for (int64_t i = 0; i < i1; ++i)
+          for (int64_t j = 0; j < j1; ++j) out[(ty * m + i) * Wo + tx * m + j] = buf[(i * m + j) * 8 + l] + bias;
+      }
+    }
+  }
+}
+
+// G[xi][o][t] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo).
+// gplanes: nimg planes (TY m) x (TX m) whose zero border (beyond Ho x Wo) the caller set.
+template <int m>
+void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t nimg, float* gplanes,
+                    float* Gm) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  const int64_t T = nimg * p.tpi, Hq = p.TY * m, Wq = p.TX * m, plane = Hq * Wq;
+  alignas(32) float buf[m * m * 8];
+  v8 e[m * m], t[a * m], r[aa];
+  for (int64_t o = 0; o < O; ++o) {
+    for (int64_t i = 0; i < nimg; ++i)
+      for (int64_t row = 0; row < Ho; ++row)
+        std::memcpy(gplanes + i * plane + row * Wq, gy + ((i * O + o) * Ho + row) * Wo, Wo * sizeof(float));
+    for (int64_t t0 = 0; t0 < p.Tp; t0 += 8) {
+      for (int l = 0; l < 8; ++l) {
+        if (t0 + l < T) {
+          const float* base = gplanes + tile_offset(p, t0 + l, Hq, Wq);
+          for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) buf[(i * m + j) * 8 + l] = base[i * Wq + j];
+        } else {
+          for (int k = 0; k < m * m; ++k) buf[k * 8 + l] = 0.0f;
+        }
+      }
+      for (int k = 0; k < m * m; ++k) e[k] = load8(buf + k * 8);
+      for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);      // columns: A e   (a x m)
+      for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
+      float* out = Gm + o * p.Tp + t0;
+      for (int k = 0; k < aa; ++k) store8(out + k * O * p.Tp, r[k]);
+    }
+  }
+}
+
+// y = conv(x, kernels already transformed into U [aa][O][C]) + b; g is the forward geometry.
+template <int m>
+void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
+                    float* scratch) {
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp, V_sz = p.aa * g.C * p.Tp, M_sz = p.aa * g.O * p.Tp;
+  const int64_t per_thread = planes_sz + V_sz + M_sz;
+#pragma omp parallel num_threads(p.nth) if (p.nth > 1)
+  {
+    const int th = omp_get_thread_num();
+    float* planes = scratch + th * per_thread;
+    float* V = planes + planes_sz;
+    float* M = V + V_sz;
+    std::fill(planes, planes + planes_sz, 0.0f);
+    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
+      const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
+      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, planes, V);
+      for (int xi = 0; xi < p.aa; ++xi)
+        gemm(false, false, g.O, p.Tp, g.C, 1.0f, U + xi * g.O * g.C, g.C, V + xi * g.C * p.Tp, p.Tp, 0.0f,
+             M + xi * g.O * p.Tp, p.Tp);
+      output_transform<m>(p, M, g.O, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
+    }
+  }
+}
+
+template <int m>
+void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                  Workspace<float>& ws) {
+  const Plan p = make_plan(g, m);
+  const int64_t U_sz = p.aa * g.O * g.C;
+  const int64_t per_thread = p.nimg * p.Hp * p.Wp + p.aa * (g.C + g.O) * p.Tp;
+  float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
+  transform_weights<m>(g, w, false, U);
+  forward_with_U<m>(g, p, x, U, b, y, U + U_sz);
+}
+
+// dx = conv(gy, rot180(w) with O and C swapped), padding 2 - pad: its geometry has the roles of
+// (C, H, W) and (O, Ho, Wo) exchanged.
+template <int m>
+void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* w, float* dx, Workspace<float>& ws) {
+  Conv2dGeometry t = g;
+  t.C = g.O;
+  t.H = g.Ho;
+  t.W = g.Wo;
+  t.O = g.C;
+  t.Ho = g.H;
+  t.Wo = g.W;
+  t.pad = 2 - g.pad;
+  const Plan p = make_plan(t, m);
+  const int64_t U_sz = p.aa * t.O * t.C;
+  const int64_t per_thread = p.nimg * p.Hp * p.Wp + p.aa * (t.C + t.O) * p.Tp;
+  float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
+  transform_weights<m>(g, w, true, U);
+  forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
+}
+
+// dU[xi] = sum over tiles of G[xi] V[xi]^T (per thread, then summed in thread order so that a fixed
+// thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
+template <int m>
+void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws) {
+  constexpr int a = Wino<m>::a;
+  const Plan p = make_plan(g, m);
+  const int64_t dU_sz = p.aa * g.O * g.C;
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp, gplanes_sz = p.nimg * p.TY * m * p.TX * m;
+  const int64_t V_sz = p.aa * g.C * p.Tp, G_sz = p.aa * g.O * p.Tp;
+  const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
+  float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));
+#pragma omp parallel num_threads(p.nth) if (p.nth > 1)
+  {
+    const int th = omp_get_thread_num();
+    float* planes = scratch + th * per_thread;
+    float* gplanes = planes + planes_sz;
+    float* V = gplanes + gplanes_sz;
+    float* Gm = V + V_sz;
+    float* dU = Gm + G_sz;
+    std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
+    std::fill(dU, dU + dU_sz, 0.0f);
+    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
+      const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
+      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, planes, V);
+      grad_transform<m>(p, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, nimg, gplanes, Gm);
+      for (int xi = 0; xi < p.aa; ++xi)
+        gemm(false, true, g.O, g.C, p.Tp, 1.0f, Gm + xi * g.O * p.Tp, p.Tp, V + xi * g.C * p.Tp, p.Tp, 1.0f,
+             dU + xi * g.O * g.C, g.C);
+    }
+  }
+  // Sum the per-thread dU (thread 0's in place) and map back: dw[o,c] = G^T dU G.
+  float* dU0 = scratch + planes_sz + gplanes_sz + V_sz + G_sz;
+  for (int th = 1; th < p.nth; ++th) {
+    const float* part = dU0 + th * per_thread;
+    for (int64_t i = 0; i < dU_sz; ++i) dU0[i] += part[i];
+  }
+#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
+  for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
+    double t[3][a];  // G^T dU
+    for (int pp = 0; pp < 3; ++pp)
+      for (int j = 0; j < a; ++j) {
+        double s = 0;
+        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * dU0[(i * a + j) * g.O * g.C + oc];
+        t[pp][j] = s;
+      }
+    for (int pp = 0; pp < 3; ++pp)
+      for (int q = 0; q < 3; ++q) {
+        double s = 0;
+        for (int j = 0; j < a; ++j) s += t[pp][j] * Wino<m>::G[j][q];
+        dw[oc * 9 + pp * 3 + q] = static_cast<float>(s);
+      }
+  }
+}
+
+int checked_tile(const Conv2dGeometry& g, int tile, const char* op) {
+  if (!winograd_supported(g))
+    throw std::invalid_argument(std::string(op) + ": expected a 3x3 stride-1 convolution with padding 0..2, got " +
+                                std::to_string(g.kh) + "x" + std::to_string(g.kw) + " stride " +
+                                std::to_string(g.stride) + " padding " + std::to_string(g.pad));
+  if (tile == 0) return winograd_tile(g);
+  if (tile != 2 && tile != 4)
+    throw std::invalid_argument(std::string(op) + ": expected tile 0, 2 or 4, got " + std::to_string(tile));
+  return tile;
+}
+
+}  // namespace
+
+bool winograd_supported(const Conv2dGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad >= 0 && g.pad <= 2 && g.Ho >= 1 && g.Wo >= 1;
+}
+
+int winograd_tile(const Conv2dGeometry& g) {
+  // Multiplies per output pixel, padding of the last tiles included: 36/16 * (cover / pixels) for
+  // F(4x4) against 16/4 for F(2x2).
+  auto cost = [&](int m) {
+    const double cover = static_cast<double>((g.Ho + m - 1) / m * m) * ((g.Wo + m - 1) / m * m);
+    return (m + 2.0) * (m + 2.0) / (m * m) * cover / (static_cast<double>(g.Ho) * g.Wo);
+  };
+  return cost(4) <= cost(2) ? 4 : 2;
+}
+
+void winograd_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                             Workspace<float>& ws, int tile) {
+  if (checked_tile(g, tile, "winograd_conv2d_forward") == 4)
+    forward_impl<4>(g, x, w, b, y, ws);
+  else
+    forward_impl<2>(g, x, w, b, y, ws);
+}
+
+void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* w, float* dx,
+                                    Workspace<float>& ws, int tile) {
+  if (checked_tile(g, tile, "winograd_conv2d_backward_input") == 4)
+    backward_input_impl<4>(g, gy, w, dx, ws);
+  else
+    backward_input_impl<2>(g, gy, w, dx, ws);
+}
+
+void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, float* db,
+                                     Workspace<float>& ws, int tile) {
+  const int m = checked_tile(g, tile, "winograd_conv2d_backward_weight");
+  if (db) {
+    // db[o] = sum_{n,i,j} gy[n,o,i,j], accumulated in double (as the generic kernel does)
+#pragma omp parallel for schedule(static) if (g.N * g.O * g.Ho * g.Wo > (1 << 15))
+    for (int64_t o = 0; o < g.O; ++o) {
+      double s = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* r = gy + (n * g.O + o) * g.Ho * g.Wo;
+        for (int64_t k = 0; k < g.Ho * g.Wo; ++k) s += r[k];
+      }
+      db[o] = static_cast<float>(s);
+    }
+  }
+  if (!dw) return;
+  if (m == 4)
+    backward_weight_impl<4>(g, gy, x, dw, ws);
+  else
+    backward_weight_impl<2>(g, gy, x, dw, ws);
+}
+
+}  // namespace dd

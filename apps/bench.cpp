@@ -1,7 +1,7 @@
 // Micro- and macro-benchmarks. For now one mode:
 //
 //   ./apps/bench --mode conv [--batch 64] [--threads 1,2] [--reps 7] [--warmup 2] [--variants ...]
-//                [--stat median|min] [--only SUBSTRING]
+//                [--stat median|min] [--clock wall|cpu] [--only SUBSTRING]
 //
 // times every convolution shape of the default UNet (1x28x28, ch 32, ch_mult 1,2,2) at the given
 // batch: forward, backward-input and backward-weight, for the generic im2col + OpenBLAS kernels of
@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -40,16 +41,26 @@ struct Options {
   std::vector<std::string> variants{"generic", "wino2", "wino4", "auto"};
   std::string only;  // substring filter on shape names
   std::string stat = "median";  // or min (more robust on a busy shared machine)
+  std::string clock = "wall";    // or cpu: process CPU time (for 1-thread tuning on a shared machine)
 };
 
+double now_s(bool cpu) {
+  if (cpu) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // Median (or minimum) wall time in seconds of fn() over reps calls after warmup calls.
-double time_calls(const std::function<void()>& fn, int reps, int warmup, bool use_min) {
+double time_calls(const std::function<void()>& fn, int reps, int warmup, bool use_min, bool cpu) {
   for (int i = 0; i < warmup; ++i) fn();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_s(cpu);
     fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    t.push_back(now_s(cpu) - t0);
   }
   std::sort(t.begin(), t.end());
   return use_min ? t.front() : t[t.size() / 2];
@@ -132,7 +143,7 @@ int run_conv(const Options& opt) {
           };
         }
         for (int p = 0; p < 3; ++p) {
-          t[vi][p] = time_calls(fns[p], opt.reps, opt.warmup, opt.stat == "min");
+          t[vi][p] = time_calls(fns[p], opt.reps, opt.warmup, opt.stat == "min", opt.clock == "cpu");
           totals[th][v][p] += t[vi][p] * s.count;
         }
       }
@@ -181,6 +192,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto"}));
   app.add_option("--stat", opt.stat, "median or min of the timed repetitions")
       ->check(CLI::IsMember({"median", "min"}));
+  app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")
+      ->check(CLI::IsMember({"wall", "cpu"}));
   app.add_option("--only", opt.only, "only conv shapes whose name contains this");
   CLI11_PARSE(app, argc, argv);
   if (opt.mode == "conv") return run_conv(opt);

@@ -2,8 +2,9 @@
 //
 // Layout of one chunk of images (nimg images, T = nimg * tiles_per_image tiles, Tp = T rounded up
 // to 8 so that every transform works on 8 tiles at once in one AVX register):
-//   V [alpha^2][C][Tp]   input tiles after B^T d B      (position xi = i*alpha + j outermost, so
-//   M [alpha^2][O][Tp]   products U[xi] V[xi]            each xi is a plain row-major GEMM operand)
+//   V [alpha^2][Tp][Cp]  input tiles after B^T d B, channels innermost (Cp = C rounded up to 8)
+//   M [alpha^2][O][Tp]   products U[xi] V[xi]^T          (position xi = i*alpha + j outermost, so
+//                                                         each xi is a plain row-major GEMM operand)
 //   U [alpha^2][O][C]    kernels after G g G^T (shared by all threads)
 // Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
 // rows), vectorised over 8 tiles with GCC vector extensions; the zero entries of B^T, A^T and A
@@ -13,6 +14,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -115,7 +117,13 @@ struct Plan {
 // About this many tiles per chunk: V and M of a chunk (alpha^2 * (C + O) * Tp floats, ~2 MB at
 // C + O = 96 + 32, F(4x4)) then stay in L2/L3 between the input transform, the GEMMs and the
 // output transform, while each GEMM is still wide enough (N = Tp) for sgemm to run near its peak.
-constexpr int64_t kChunkTiles = 256;
+int64_t chunk_tiles() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("DD_WINO_CHUNK");
+    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(256);
+  }();
+  return v;
+}
 
 Plan make_plan(const Conv2dGeometry& g, int m) {
   Plan p;
@@ -127,7 +135,7 @@ Plan make_plan(const Conv2dGeometry& g, int m) {
   p.tpi = p.TY * p.TX;
   const int maxth = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t per_thread = (g.N + maxth - 1) / maxth;
-  p.nimg = std::max<int64_t>(1, std::min<int64_t>((kChunkTiles + p.tpi - 1) / p.tpi, per_thread));
+  p.nimg = std::max<int64_t>(1, std::min<int64_t>((chunk_tiles() + p.tpi - 1) / p.tpi, per_thread));
   p.nchunks = (g.N + p.nimg - 1) / p.nimg;
   p.Tp = (p.nimg * p.tpi + 7) / 8 * 8;
   p.Hp = p.TY * m + 2;
@@ -160,42 +168,48 @@ void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, float
     }
 }
 
+inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
+
 // Offset of tile t (of a chunk) inside a stack of padded planes of size ph x pw.
 inline int64_t tile_offset(const Plan& p, int64_t t, int64_t ph, int64_t pw) {
   const int64_t img = t / p.tpi, r = t % p.tpi, ty = r / p.TX, tx = r % p.TX;
   return img * ph * pw + ty * p.m * pw + tx * p.m;
 }
 
-// V[xi][c][t] = (B^T d B)[xi] for the tiles of images n0 .. n0+nimg-1 of x [N,C,H,W].
-// planes: nimg zero-bordered planes Hp x Wp whose border the caller zeroed (only the interior is
-// written here, so the border stays zero across channels and chunks).
+// V[xi][t][c] = (B^T d B)[xi] for the tiles of images n0 .. n0+nimg-1 of x [N,C,H,W].
+// Channels go into the 8 vector lanes (as oneDNN's and ncnn's blocked layouts do): each block of 8
+// channels of the chunk is first packed into zero-bordered planes P[img][Hp][Wp][8], so that every
+// element of a tile is one contiguous 8-float load and no scalar gathers are needed.
+// P: nimg * Hp * Wp * 8 floats whose border the caller zeroed (only the interior is written here,
+// so the border stays zero across channel blocks and chunks; lanes >= C are never read by the GEMM).
 template <int m>
 void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad, int64_t nimg,
-                     float* planes, float* V) {
+                     int64_t Cp, float* P, float* V) {
   constexpr int a = Wino<m>::a, aa = a * a;
-  const int64_t T = nimg * p.tpi, plane = p.Hp * p.Wp;
-  alignas(32) float buf[aa * 8];
+  const int64_t Wp = p.Wp, plane = p.Hp * Wp;
   v8 d[aa], t[aa];
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t i = 0; i < nimg; ++i)
-      for (int64_t r = 0; r < H; ++r)
-        std::memcpy(planes + i * plane + (r + pad) * p.Wp + pad, x + ((i * C + c) * H + r) * W, W * sizeof(float));
-    for (int64_t t0 = 0; t0 < p.Tp; t0 += 8) {
-      for (int l = 0; l < 8; ++l) {
-        if (t0 + l < T) {
-          const float* base = planes + tile_offset(p, t0 + l, p.Hp, p.Wp);
-          for (int i = 0; i < a; ++i)
-            for (int j = 0; j < a; ++j) buf[(i * a + j) * 8 + l] = base[i * p.Wp + j];
-        } else {
-          for (int k = 0; k < aa; ++k) buf[k * 8 + l] = 0.0f;
+  for (int64_t cb = 0; cb < C; cb += 8) {
+    const int64_t nc = std::min<int64_t>(8, C - cb);
+    for (int64_t img = 0; img < nimg; ++img)
+      for (int64_t r = 0; r < H; ++r) {
+        float* dst = P + (img * plane + (r + pad) * Wp + pad) * 8;
+        for (int64_t l = 0; l < nc; ++l) {
+          const float* src = x + ((img * C + cb + l) * H + r) * W;
+          for (int64_t col = 0; col < W; ++col) dst[col * 8 + l] = src[col];
         }
       }
-      for (int k = 0; k < aa; ++k) d[k] = load8(buf + k * 8);
-      for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);      // columns: B^T d
-      for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
-      float* out = V + c * p.Tp + t0;
-      for (int k = 0; k < aa; ++k) store8(out + k * C * p.Tp, d[k]);
-    }
+    int64_t t_idx = 0;
+    for (int64_t img = 0; img < nimg; ++img)
+      for (int64_t ty = 0; ty < p.TY; ++ty)
+        for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
+          const float* base = P + (img * plane + ty * m * Wp + tx * m) * 8;
+          for (int i = 0; i < a; ++i)
+            for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * 8);
+          for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);          // columns: B^T d
+          for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
+          float* out = V + t_idx * Cp + cb;
+          for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Cp, d[k]);
+        }
   }
 }
 
@@ -263,7 +277,8 @@ void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64
 template <int m>
 void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
                     float* scratch) {
-  const int64_t planes_sz = p.nimg * p.Hp * p.Wp, V_sz = p.aa * g.C * p.Tp, M_sz = p.aa * g.O * p.Tp;
+  const int64_t Cp = round8(g.C), planes_sz = p.nimg * p.Hp * p.Wp * 8, V_sz = p.aa * Cp * p.Tp,
+                M_sz = p.aa * g.O * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
   {
@@ -274,9 +289,11 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     std::fill(planes, planes + planes_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, planes, V);
+      const int64_t T = nimg * p.tpi;
+      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
+      // M[xi] [O x T] = U[xi] [O x C] V[xi]^T   (V[xi] is stored [T x Cp])
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm(false, false, g.O, p.Tp, g.C, 1.0f, U + xi * g.O * g.C, g.C, V + xi * g.C * p.Tp, p.Tp, 0.0f,
+        gemm(false, true, g.O, T, g.C, 1.0f, U + xi * g.O * g.C, g.C, V + xi * p.Tp * Cp, Cp, 0.0f,
              M + xi * g.O * p.Tp, p.Tp);
       output_transform<m>(p, M, g.O, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
     }
@@ -288,7 +305,7 @@ void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const
                   Workspace<float>& ws) {
   const Plan p = make_plan(g, m);
   const int64_t U_sz = p.aa * g.O * g.C;
-  const int64_t per_thread = p.nimg * p.Hp * p.Wp + p.aa * (g.C + g.O) * p.Tp;
+  const int64_t per_thread = p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(g.C) + g.O) * p.Tp;
   float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
   transform_weights<m>(g, w, false, U);
   forward_with_U<m>(g, p, x, U, b, y, U + U_sz);
@@ -308,7 +325,7 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   t.pad = 2 - g.pad;
   const Plan p = make_plan(t, m);
   const int64_t U_sz = p.aa * t.O * t.C;
-  const int64_t per_thread = p.nimg * p.Hp * p.Wp + p.aa * (t.C + t.O) * p.Tp;
+  const int64_t per_thread = p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(t.C) + t.O) * p.Tp;
   float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
   transform_weights<m>(g, w, true, U);
   forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
@@ -321,8 +338,8 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
   constexpr int a = Wino<m>::a;
   const Plan p = make_plan(g, m);
   const int64_t dU_sz = p.aa * g.O * g.C;
-  const int64_t planes_sz = p.nimg * p.Hp * p.Wp, gplanes_sz = p.nimg * p.TY * m * p.TX * m;
-  const int64_t V_sz = p.aa * g.C * p.Tp, G_sz = p.aa * g.O * p.Tp;
+  const int64_t Cp = round8(g.C), planes_sz = p.nimg * p.Hp * p.Wp * 8, gplanes_sz = p.nimg * p.TY * m * p.TX * m;
+  const int64_t V_sz = p.aa * Cp * p.Tp, G_sz = p.aa * g.O * p.Tp;
   const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
   float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
@@ -337,10 +354,12 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
     std::fill(dU, dU + dU_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, planes, V);
+      const int64_t T = nimg * p.tpi;
+      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
       grad_transform<m>(p, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, nimg, gplanes, Gm);
+      // dU[xi] [O x C] += G[xi] [O x T] V[xi] [T x C]
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm(false, true, g.O, g.C, p.Tp, 1.0f, Gm + xi * g.O * p.Tp, p.Tp, V + xi * g.C * p.Tp, p.Tp, 1.0f,
+        gemm(false, false, g.O, g.C, T, 1.0f, Gm + xi * g.O * p.Tp, p.Tp, V + xi * p.Tp * Cp, Cp, 1.0f,
              dU + xi * g.O * g.C, g.C);
     }
   }

@@ -12,6 +12,9 @@
 #include "tensor/winograd.h"
 
 #include <omp.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -137,19 +140,23 @@ Plan make_plan(const Conv2dGeometry& g, int m) {
   const int64_t per_thread = (g.N + maxth - 1) / maxth;
   p.nimg = std::max<int64_t>(1, std::min<int64_t>((chunk_tiles() + p.tpi - 1) / p.tpi, per_thread));
   p.nchunks = (g.N + p.nimg - 1) / p.nimg;
-  p.Tp = (p.nimg * p.tpi + 7) / 8 * 8;
+  p.Tp = (p.nimg * p.tpi + 23) / 24 * 24;  // 6-row GEMM blocks, 8-tile vectors
   p.Hp = p.TY * m + 2;
   p.Wp = p.TX * m + 2;
   p.nth = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(maxth, p.nchunks)));
   return p;
 }
 
-// U[xi][r][s] = (G k G^T)[xi] with k = w[o,c] (swap = false: r = o, s = c) or, for the input
-// gradient, k = w[o,c] rotated by 180 degrees with r = c, s = o. Computed in double (it is tiny).
+// Kernels in the Winograd domain, laid out for the forward GEMM M^T[xi] = V[xi] U[xi]:
+// U[xi][k][n] (k < K = the convolution's input channels, n < Np = its output channels rounded up
+// to 16, zero padded) = (G w G^T)[xi] for w = w[n,k] (swap = false), or for the input gradient
+// w = w[k,n] rotated by 180 degrees (swap = true: the transposed convolution of gy, K = O, N = C).
+// Computed in double (it is tiny next to the convolution).
 template <int m>
-void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, float* U) {
+void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64_t Np, float* U) {
   constexpr int a = Wino<m>::a;
-  const int64_t R = swap ? g.C : g.O, S = swap ? g.O : g.C;
+  const int64_t K = swap ? g.O : g.C, N = swap ? g.C : g.O;
+  std::fill(U, U + a * a * K * Np, 0.0f);
 #pragma omp parallel for schedule(static) if (g.O * g.C > 256)
   for (int64_t o = 0; o < g.O; ++o)
     for (int64_t c = 0; c < g.C; ++c) {
@@ -160,12 +167,73 @@ void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, float
       double t[a][3];  // G k
       for (int i = 0; i < a; ++i)
         for (int q = 0; q < 3; ++q) t[i][q] = Wino<m>::G[i][0] * kk[0][q] + Wino<m>::G[i][1] * kk[1][q] + Wino<m>::G[i][2] * kk[2][q];
-      const int64_t r = swap ? c : o, s = swap ? o : c;
+      const int64_t kr = swap ? o : c, n = swap ? c : o;
       for (int i = 0; i < a; ++i)
         for (int j = 0; j < a; ++j)
-          U[((i * a + j) * R + r) * S + s] =
+          U[((i * a + j) * K + kr) * Np + n] =
               static_cast<float>(t[i][0] * Wino<m>::G[j][0] + t[i][1] * Wino<m>::G[j][1] + t[i][2] * Wino<m>::G[j][2]);
     }
+  (void)N;
+}
+
+// C[T x Np] = A[T x K] B[K x Np] for one transform position: A = V[xi] (row stride lda), B = U[xi]
+// (row stride Np, Np a multiple of 16), C = M^T[xi] (row stride Np). T is a multiple of 6.
+// Register blocking 6 rows x 16 columns = 12 accumulators (the BLIS/OpenBLAS Haswell-class
+// micro-kernel shape): per k two 8-float loads of B, six broadcasts of A, twelve FMAs. B of one
+// position is at most 128 x 64 floats (32 KB), so it is read from L1/L2 and needs no packing;
+// this avoids sgemm's packing copies and call overhead on these small per-position products.
+void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C) {
+#if defined(__AVX2__) && defined(__FMA__)
+  for (int64_t t = 0; t < T; t += 6) {
+    const float* a0 = A + t * lda;
+    for (int64_t n = 0; n < Np; n += 16) {
+      __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+             c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+      const float* b = B + n;
+      for (int64_t k = 0; k < K; ++k, b += Np) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av = _mm256_broadcast_ss(a0 + k);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a0 + lda + k);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a0 + 2 * lda + k);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a0 + 3 * lda + k);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a0 + 4 * lda + k);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a0 + 5 * lda + k);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+      }
+      float* c = C + t * Np + n;
+      _mm256_storeu_ps(c, c00);
+      _mm256_storeu_ps(c + 8, c01);
+      _mm256_storeu_ps(c + Np, c10);
+      _mm256_storeu_ps(c + Np + 8, c11);
+      _mm256_storeu_ps(c + 2 * Np, c20);
+      _mm256_storeu_ps(c + 2 * Np + 8, c21);
+      _mm256_storeu_ps(c + 3 * Np, c30);
+      _mm256_storeu_ps(c + 3 * Np + 8, c31);
+      _mm256_storeu_ps(c + 4 * Np, c40);
+      _mm256_storeu_ps(c + 4 * Np + 8, c41);
+      _mm256_storeu_ps(c + 5 * Np, c50);
+      _mm256_storeu_ps(c + 5 * Np + 8, c51);
+    }
+  }
+#else
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < Np; ++n) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[t * lda + k] * B[k * Np + n];
+      C[t * Np + n] = s;
+    }
+#endif
 }
 
 inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
@@ -213,32 +281,39 @@ void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_
   }
 }
 
-// y[n0+img, o] tiles = A^T M[.][o][t] A (+ b[o]), cropped to Ho x Wo.
+// y[n0+img, o] tiles = A^T M[.][t][o] A (+ b[o]), cropped to Ho x Wo; M = M^T [aa][Tp][Np],
+// 8 output channels per vector.
 template <int m>
-void output_transform(const Plan& p, const float* M, int64_t O, int64_t Ho, int64_t Wo, const float* b, int64_t nimg,
-                      float* y) {
+void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo, const float* b,
+                      int64_t nimg, float* y) {
   constexpr int a = Wino<m>::a, aa = a * a;
-  const int64_t T = nimg * p.tpi;
   alignas(32) float buf[m * m * 8];
   v8 x[aa], t[m * a], r[m * m];
-  for (int64_t o = 0; o < O; ++o) {
-    const float bias = b ? b[o] : 0.0f;
-    for (int64_t t0 = 0; t0 < T; t0 += 8) {
-      const float* in = M + o * p.Tp + t0;
-      for (int k = 0; k < aa; ++k) x[k] = load8(in + k * O * p.Tp);
-      for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);      // columns: A^T M  (m x a)
-      for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
-      for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
-      const int lanes = static_cast<int>(std::min<int64_t>(8, T - t0));
-      for (int l = 0; l < lanes; ++l) {
-        const int64_t tt = t0 + l, img = tt / p.tpi, rr = tt % p.tpi, ty = rr / p.TX, tx = rr % p.TX;
-        float* out = y + (img * O + o) * Ho * Wo;
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < nimg; ++img)
+    for (int64_t ty = 0; ty < p.TY; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
         const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
-        for (int64_t i = 0; i < i1; ++i)
-          for (int64_t j = 0; j < j1; ++j) out[(ty * m + i) * Wo + tx * m + j] = buf[(i * m + j) * 8 + l] + bias;
+        for (int64_t ob = 0; ob < O; ob += 8) {
+          const float* in = M + t_idx * Np + ob;
+          for (int k = 0; k < aa; ++k) x[k] = load8(in + k * p.Tp * Np);
+          for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);          // columns: A^T M  (m x a)
+          for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
+          const int64_t nl = std::min<int64_t>(8, O - ob);
+          if (b) {
+            alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t l = 0; l < nl; ++l) bb[l] = b[ob + l];
+            const v8 bv = load8(bb);
+            for (int k = 0; k < m * m; ++k) r[k] += bv;
+          }
+          for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
+          for (int64_t l = 0; l < nl; ++l) {
+            float* out = y + (img * O + ob + l) * Ho * Wo + ty * m * Wo + tx * m;
+            for (int64_t i = 0; i < i1; ++i)
+              for (int64_t j = 0; j < j1; ++j) out[i * Wo + j] = buf[(i * m + j) * 8 + l];
+          }
+        }
       }
-    }
-  }
 }
 
 // G[xi][o][t] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo).
@@ -273,12 +348,14 @@ void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64
   }
 }
 
-// y = conv(x, kernels already transformed into U [aa][O][C]) + b; g is the forward geometry.
+inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// y = conv(x, kernels already transformed into U [aa][C][Np]) + b; g is the forward geometry.
 template <int m>
 void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
                     float* scratch) {
-  const int64_t Cp = round8(g.C), planes_sz = p.nimg * p.Hp * p.Wp * 8, V_sz = p.aa * Cp * p.Tp,
-                M_sz = p.aa * g.O * p.Tp;
+  const int64_t Cp = round8(g.C), Np = round16(g.O);
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * 8, V_sz = p.aa * Cp * p.Tp, M_sz = p.aa * Np * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
   {
@@ -286,28 +363,31 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     float* planes = scratch + th * per_thread;
     float* V = planes + planes_sz;
     float* M = V + V_sz;
-    std::fill(planes, planes + planes_sz, 0.0f);
+    std::fill(planes, planes + planes_sz + V_sz, 0.0f);  // V rows beyond the last tile stay zero
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      const int64_t T = nimg * p.tpi;
+      const int64_t T6 = (nimg * p.tpi + 5) / 6 * 6;
       input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
-      // M[xi] [O x T] = U[xi] [O x C] V[xi]^T   (V[xi] is stored [T x Cp])
+      // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm(false, true, g.O, T, g.C, 1.0f, U + xi * g.O * g.C, g.C, V + xi * p.Tp * Cp, Cp, 0.0f,
-             M + xi * g.O * p.Tp, p.Tp);
-      output_transform<m>(p, M, g.O, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
+        gemm_6x16(T6, g.C, Np, V + xi * p.Tp * Cp, Cp, U + xi * g.C * Np, M + xi * p.Tp * Np);
+      output_transform<m>(p, M, g.O, Np, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
     }
   }
+}
+
+template <int m>
+int64_t forward_scratch(const Conv2dGeometry& g, const Plan& p) {
+  return p.nth * (p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(g.C) + round16(g.O)) * p.Tp);
 }
 
 template <int m>
 void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
                   Workspace<float>& ws) {
   const Plan p = make_plan(g, m);
-  const int64_t U_sz = p.aa * g.O * g.C;
-  const int64_t per_thread = p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(g.C) + g.O) * p.Tp;
-  float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
-  transform_weights<m>(g, w, false, U);
+  const int64_t U_sz = p.aa * g.C * round16(g.O);
+  float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(g, p)));
+  transform_weights<m>(g, w, false, round16(g.O), U);
   forward_with_U<m>(g, p, x, U, b, y, U + U_sz);
 }
 
@@ -324,10 +404,9 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   t.Wo = g.W;
   t.pad = 2 - g.pad;
   const Plan p = make_plan(t, m);
-  const int64_t U_sz = p.aa * t.O * t.C;
-  const int64_t per_thread = p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(t.C) + t.O) * p.Tp;
-  float* U = ws.get(static_cast<size_t>(U_sz + p.nth * per_thread));
-  transform_weights<m>(g, w, true, U);
+  const int64_t U_sz = p.aa * t.C * round16(t.O);
+  float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
+  transform_weights<m>(g, w, true, round16(t.O), U);
   forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
 }
 

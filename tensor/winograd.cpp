@@ -316,36 +316,99 @@ void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int6
       }
 }
 
-// G[xi][o][t] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo).
-// gplanes: nimg planes (TY m) x (TX m) whose zero border (beyond Ho x Wo) the caller set.
+// Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), with 8
+// output channels per vector as in input_transform: each block of 8 channels is packed into
+// zero-bordered planes Q[img][TY m][TX m][8] (border zeroed by the caller, interior written here).
 template <int m>
-void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t nimg, float* gplanes,
-                    float* Gm) {
+void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t nimg, int64_t Op,
+                    float* Q, float* Gt) {
   constexpr int a = Wino<m>::a, aa = a * a;
-  const int64_t T = nimg * p.tpi, Hq = p.TY * m, Wq = p.TX * m, plane = Hq * Wq;
-  alignas(32) float buf[m * m * 8];
+  const int64_t Wq = p.TX * m, plane = p.TY * m * Wq;
   v8 e[m * m], t[a * m], r[aa];
-  for (int64_t o = 0; o < O; ++o) {
-    for (int64_t i = 0; i < nimg; ++i)
-      for (int64_t row = 0; row < Ho; ++row)
-        std::memcpy(gplanes + i * plane + row * Wq, gy + ((i * O + o) * Ho + row) * Wo, Wo * sizeof(float));
-    for (int64_t t0 = 0; t0 < p.Tp; t0 += 8) {
-      for (int l = 0; l < 8; ++l) {
-        if (t0 + l < T) {
-          const float* base = gplanes + tile_offset(p, t0 + l, Hq, Wq);
-          for (int i = 0; i < m; ++i)
-            for (int j = 0; j < m; ++j) buf[(i * m + j) * 8 + l] = base[i * Wq + j];
-        } else {
-          for (int k = 0; k < m * m; ++k) buf[k * 8 + l] = 0.0f;
+  for (int64_t ob = 0; ob < O; ob += 8) {
+    const int64_t nc = std::min<int64_t>(8, O - ob);
+    for (int64_t img = 0; img < nimg; ++img)
+      for (int64_t row = 0; row < Ho; ++row) {
+        float* dst = Q + (img * plane + row * Wq) * 8;
+        for (int64_t l = 0; l < nc; ++l) {
+          const float* src = gy + ((img * O + ob + l) * Ho + row) * Wo;
+          for (int64_t col = 0; col < Wo; ++col) dst[col * 8 + l] = src[col];
         }
       }
-      for (int k = 0; k < m * m; ++k) e[k] = load8(buf + k * 8);
-      for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);      // columns: A e   (a x m)
-      for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
-      float* out = Gm + o * p.Tp + t0;
-      for (int k = 0; k < aa; ++k) store8(out + k * O * p.Tp, r[k]);
-    }
+    int64_t t_idx = 0;
+    for (int64_t img = 0; img < nimg; ++img)
+      for (int64_t ty = 0; ty < p.TY; ++ty)
+        for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
+          const float* base = Q + (img * plane + ty * m * Wq + tx * m) * 8;
+          for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) e[i * m + j] = load8(base + (i * Wq + j) * 8);
+          for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);          // columns: A e   (a x m)
+          for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
+          float* out = Gt + t_idx * Op + ob;
+          for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Op, r[k]);
+        }
   }
+}
+
+// dU [O6 x Cp16] += Gt^T [O6 x T] V [T x Cp16] for one transform position: the weight-gradient
+// product dU[o][c] += sum_t Gt[t][o] V[t][c]. Blocks of 6 rows (o) x 16 columns (c), 12 named
+// accumulators (an array of them is spilled to the stack by GCC); per t six broadcasts of Gt and two
+// loads of V. O6 (a multiple of 6) <= Op, the row stride of Gt, whose extra columns are zero.
+void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t Op, const float* V, float* dU) {
+#if defined(__AVX2__) && defined(__FMA__)
+  for (int64_t o = 0; o < O6; o += 6)
+    for (int64_t c = 0; c < Cp16; c += 16) {
+      float* C = dU + o * Cp16 + c;
+      __m256 c00 = _mm256_loadu_ps(C), c01 = _mm256_loadu_ps(C + 8);
+      __m256 c10 = _mm256_loadu_ps(C + Cp16), c11 = _mm256_loadu_ps(C + Cp16 + 8);
+      __m256 c20 = _mm256_loadu_ps(C + 2 * Cp16), c21 = _mm256_loadu_ps(C + 2 * Cp16 + 8);
+      __m256 c30 = _mm256_loadu_ps(C + 3 * Cp16), c31 = _mm256_loadu_ps(C + 3 * Cp16 + 8);
+      __m256 c40 = _mm256_loadu_ps(C + 4 * Cp16), c41 = _mm256_loadu_ps(C + 4 * Cp16 + 8);
+      __m256 c50 = _mm256_loadu_ps(C + 5 * Cp16), c51 = _mm256_loadu_ps(C + 5 * Cp16 + 8);
+      const float* a = Gt + o;
+      const float* b = V + c;
+      for (int64_t t = 0; t < T; ++t, a += Op, b += Cp16) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+      }
+      _mm256_storeu_ps(C, c00);
+      _mm256_storeu_ps(C + 8, c01);
+      _mm256_storeu_ps(C + Cp16, c10);
+      _mm256_storeu_ps(C + Cp16 + 8, c11);
+      _mm256_storeu_ps(C + 2 * Cp16, c20);
+      _mm256_storeu_ps(C + 2 * Cp16 + 8, c21);
+      _mm256_storeu_ps(C + 3 * Cp16, c30);
+      _mm256_storeu_ps(C + 3 * Cp16 + 8, c31);
+      _mm256_storeu_ps(C + 4 * Cp16, c40);
+      _mm256_storeu_ps(C + 4 * Cp16 + 8, c41);
+      _mm256_storeu_ps(C + 5 * Cp16, c50);
+      _mm256_storeu_ps(C + 5 * Cp16 + 8, c51);
+    }
+#else
+  for (int64_t o = 0; o < O6; ++o)
+    for (int64_t c = 0; c < Cp16; ++c) {
+      float s = dU[o * Cp16 + c];
+      for (int64_t t = 0; t < T; ++t) s += Gt[t * Op + o] * V[t * Cp16 + c];
+      dU[o * Cp16 + c] = s;
+    }
+#endif
 }
 
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
@@ -410,15 +473,17 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
 }
 
-// dU[xi] = sum over tiles of G[xi] V[xi]^T (per thread, then summed in thread order so that a fixed
-// thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
+// dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per thread, then summed in thread order so that a
+// fixed thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
+// V is stored with C rounded up to 16 (lanes >= C stay zero) so the kernel's 16 columns fit.
 template <int m>
 void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws) {
   constexpr int a = Wino<m>::a;
   const Plan p = make_plan(g, m);
-  const int64_t dU_sz = p.aa * g.O * g.C;
-  const int64_t Cp = round8(g.C), planes_sz = p.nimg * p.Hp * p.Wp * 8, gplanes_sz = p.nimg * p.TY * m * p.TX * m;
-  const int64_t V_sz = p.aa * Cp * p.Tp, G_sz = p.aa * g.O * p.Tp;
+  const int64_t Cp = round16(g.C), O6 = (g.O + 5) / 6 * 6, Op = round8(O6);
+  const int64_t dU_sz = p.aa * O6 * Cp;
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * 8, gplanes_sz = p.nimg * p.TY * m * p.TX * m * 8;
+  const int64_t V_sz = p.aa * Cp * p.Tp, G_sz = p.aa * Op * p.Tp;
   const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
   float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
@@ -427,19 +492,16 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
     float* planes = scratch + th * per_thread;
     float* gplanes = planes + planes_sz;
     float* V = gplanes + gplanes_sz;
-    float* Gm = V + V_sz;
-    float* dU = Gm + G_sz;
-    std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
-    std::fill(dU, dU + dU_sz, 0.0f);
+    float* Gt = V + V_sz;
+    float* dU = Gt + G_sz;
+    std::fill(planes, planes + per_thread, 0.0f);  // borders, unused lanes, dU
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
       const int64_t T = nimg * p.tpi;
       input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
-      grad_transform<m>(p, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, nimg, gplanes, Gm);
-      // dU[xi] [O x C] += G[xi] [O x T] V[xi] [T x C]
+      grad_transform<m>(p, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, nimg, Op, gplanes, Gt);
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm(false, false, g.O, g.C, T, 1.0f, Gm + xi * g.O * p.Tp, p.Tp, V + xi * p.Tp * Cp, Cp, 1.0f,
-             dU + xi * g.O * g.C, g.C);
+        gemm_tn(T, O6, Cp, Gt + xi * p.Tp * Op, Op, V + xi * p.Tp * Cp, dU + xi * O6 * Cp);
     }
   }
   // Sum the per-thread dU (thread 0's in place) and map back: dw[o,c] = G^T dU G.
@@ -450,11 +512,12 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
   }
 #pragma omp parallel for schedule(static) if (g.O * g.C > 256)
   for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
+    const int64_t o = oc / g.C, c = oc % g.C;
     double t[3][a];  // G^T dU
     for (int pp = 0; pp < 3; ++pp)
       for (int j = 0; j < a; ++j) {
         double s = 0;
-        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * dU0[(i * a + j) * g.O * g.C + oc];
+        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * dU0[((i * a + j) * O6 + o) * Cp + c];
         t[pp][j] = s;
       }
     for (int pp = 0; pp < 3; ++pp)

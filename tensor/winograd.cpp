@@ -244,41 +244,94 @@ inline int64_t tile_offset(const Plan& p, int64_t t, int64_t ph, int64_t pw) {
   return img * ph * pw + ty * p.m * pw + tx * p.m;
 }
 
+#if defined(__AVX2__)
+// In-register transpose of 8 vectors (8x8 floats): r[k][l] -> r[l][k].
+inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6,
+                       __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
+
+// One image src [C][H][W] -> channel-innermost dst[(r + pad) * Wp + col + pad][c] (pixel stride Cp),
+// 8 channels x 8 columns at a time through an in-register transpose where they are all there.
+// Entries outside the image (the zero border) and lanes c >= C are not written.
+void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float* dst, int64_t Cp, int64_t Wp,
+                        int64_t pad) {
+  for (int64_t cb = 0; cb < C; cb += 8) {
+    const int64_t nc = std::min<int64_t>(8, C - cb);
+    for (int64_t r = 0; r < H; ++r) {
+      float* d = dst + ((r + pad) * Wp + pad) * Cp + cb;
+      const float* s0 = src + (cb * H + r) * W;
+      int64_t col = 0;
+#if defined(__AVX2__)
+      if (nc == 8)
+        for (; col + 8 <= W; col += 8) {
+          const int64_t cs = H * W;
+          __m256 r0 = _mm256_loadu_ps(s0 + col), r1 = _mm256_loadu_ps(s0 + cs + col),
+                 r2 = _mm256_loadu_ps(s0 + 2 * cs + col), r3 = _mm256_loadu_ps(s0 + 3 * cs + col),
+                 r4 = _mm256_loadu_ps(s0 + 4 * cs + col), r5 = _mm256_loadu_ps(s0 + 5 * cs + col),
+                 r6 = _mm256_loadu_ps(s0 + 6 * cs + col), r7 = _mm256_loadu_ps(s0 + 7 * cs + col);
+          transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+          float* dc = d + col * Cp;
+          _mm256_storeu_ps(dc, r0);
+          _mm256_storeu_ps(dc + Cp, r1);
+          _mm256_storeu_ps(dc + 2 * Cp, r2);
+          _mm256_storeu_ps(dc + 3 * Cp, r3);
+          _mm256_storeu_ps(dc + 4 * Cp, r4);
+          _mm256_storeu_ps(dc + 5 * Cp, r5);
+          _mm256_storeu_ps(dc + 6 * Cp, r6);
+          _mm256_storeu_ps(dc + 7 * Cp, r7);
+        }
+#endif
+      for (int64_t l = 0; l < nc; ++l)
+        for (int64_t cc = col; cc < W; ++cc) d[cc * Cp + l] = s0[l * H * W + cc];
+    }
+  }
+}
+
 // V[xi][t][c] = (B^T d B)[xi] for the tiles of images n0 .. n0+nimg-1 of x [N,C,H,W].
-// Channels go into the 8 vector lanes (as oneDNN's and ncnn's blocked layouts do): each block of 8
-// channels of the chunk is first packed into zero-bordered planes P[img][Hp][Wp][8], so that every
-// element of a tile is one contiguous 8-float load and no scalar gathers are needed.
-// P: nimg * Hp * Wp * 8 floats whose border the caller zeroed (only the interior is written here,
-// so the border stays zero across channel blocks and chunks; lanes >= C are never read by the GEMM).
+// Channels go into the 8 vector lanes (as oneDNN's and ncnn's blocked layouts do): the chunk is
+// first packed channel-innermost into zero-bordered planes P[img][Hp][Wp][Cp], so that every element
+// of a tile is one contiguous 8-float load (no scalar gathers), and the tiles are then transformed
+// one after the other with all their channels, so each tile's output rows V[xi][t][0..Cp) are
+// written whole (full cache lines, not 8-float pieces of lines spread over the chunk).
+// P: nimg * Hp * Wp * Cp floats whose border the caller zeroed (only the interior is written here,
+// so the border stays zero across chunks; lanes >= C stay zero and are never read by the GEMMs).
 template <int m>
 void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad, int64_t nimg,
                      int64_t Cp, float* P, float* V) {
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wp = p.Wp, plane = p.Hp * Wp;
+  for (int64_t img = 0; img < nimg; ++img) pack_channels_last(x + img * C * H * W, C, H, W, P + img * plane * Cp, Cp, Wp, pad);
   v8 d[aa], t[aa];
-  for (int64_t cb = 0; cb < C; cb += 8) {
-    const int64_t nc = std::min<int64_t>(8, C - cb);
-    for (int64_t img = 0; img < nimg; ++img)
-      for (int64_t r = 0; r < H; ++r) {
-        float* dst = P + (img * plane + (r + pad) * Wp + pad) * 8;
-        for (int64_t l = 0; l < nc; ++l) {
-          const float* src = x + ((img * C + cb + l) * H + r) * W;
-          for (int64_t col = 0; col < W; ++col) dst[col * 8 + l] = src[col];
-        }
-      }
-    int64_t t_idx = 0;
-    for (int64_t img = 0; img < nimg; ++img)
-      for (int64_t ty = 0; ty < p.TY; ++ty)
-        for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
-          const float* base = P + (img * plane + ty * m * Wp + tx * m) * 8;
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < nimg; ++img)
+    for (int64_t ty = 0; ty < p.TY; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
+        for (int64_t cb = 0; cb < C; cb += 8) {
+          const float* base = P + (img * plane + ty * m * Wp + tx * m) * Cp + cb;
           for (int i = 0; i < a; ++i)
-            for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * 8);
+            for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * Cp);
           for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);          // columns: B^T d
           for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
           float* out = V + t_idx * Cp + cb;
           for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Cp, d[k]);
         }
-  }
 }
 
 // y[n0+img, o] tiles = A^T M[.][t][o] A (+ b[o]), cropped to Ho x Wo; M = M^T [aa][Tp][Np],
@@ -316,38 +369,29 @@ void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int6
       }
 }
 
-// Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), with 8
-// output channels per vector as in input_transform: each block of 8 channels is packed into
-// zero-bordered planes Q[img][TY m][TX m][8] (border zeroed by the caller, interior written here).
+// Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), 8 output
+// channels per vector, packed and traversed tile by tile as in input_transform: Q holds nimg planes
+// [TY m][TX m][Op] whose zero border (beyond Ho x Wo) the caller set.
 template <int m>
 void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t nimg, int64_t Op,
                     float* Q, float* Gt) {
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wq = p.TX * m, plane = p.TY * m * Wq;
+  for (int64_t img = 0; img < nimg; ++img) pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0);
   v8 e[m * m], t[a * m], r[aa];
-  for (int64_t ob = 0; ob < O; ob += 8) {
-    const int64_t nc = std::min<int64_t>(8, O - ob);
-    for (int64_t img = 0; img < nimg; ++img)
-      for (int64_t row = 0; row < Ho; ++row) {
-        float* dst = Q + (img * plane + row * Wq) * 8;
-        for (int64_t l = 0; l < nc; ++l) {
-          const float* src = gy + ((img * O + ob + l) * Ho + row) * Wo;
-          for (int64_t col = 0; col < Wo; ++col) dst[col * 8 + l] = src[col];
-        }
-      }
-    int64_t t_idx = 0;
-    for (int64_t img = 0; img < nimg; ++img)
-      for (int64_t ty = 0; ty < p.TY; ++ty)
-        for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
-          const float* base = Q + (img * plane + ty * m * Wq + tx * m) * 8;
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < nimg; ++img)
+    for (int64_t ty = 0; ty < p.TY; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
+        for (int64_t ob = 0; ob < O; ob += 8) {
+          const float* base = Q + (img * plane + ty * m * Wq + tx * m) * Op + ob;
           for (int i = 0; i < m; ++i)
-            for (int j = 0; j < m; ++j) e[i * m + j] = load8(base + (i * Wq + j) * 8);
+            for (int j = 0; j < m; ++j) e[i * m + j] = load8(base + (i * Wq + j) * Op);
           for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);          // columns: A e   (a x m)
           for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
           float* out = Gt + t_idx * Op + ob;
           for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Op, r[k]);
         }
-  }
 }
 
 // dU [O6 x Cp16] += Gt^T [O6 x T] V [T x Cp16] for one transform position: the weight-gradient
@@ -418,7 +462,7 @@ template <int m>
 void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
                     float* scratch) {
   const int64_t Cp = round8(g.C), Np = round16(g.O);
-  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * 8, V_sz = p.aa * Cp * p.Tp, M_sz = p.aa * Np * p.Tp;
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = p.aa * Cp * p.Tp, M_sz = p.aa * Np * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
   {
@@ -441,7 +485,7 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
 
 template <int m>
 int64_t forward_scratch(const Conv2dGeometry& g, const Plan& p) {
-  return p.nth * (p.nimg * p.Hp * p.Wp * 8 + p.aa * (round8(g.C) + round16(g.O)) * p.Tp);
+  return p.nth * (p.nimg * p.Hp * p.Wp * round8(g.C) + p.aa * (round8(g.C) + round16(g.O)) * p.Tp);
 }
 
 template <int m>
@@ -482,7 +526,7 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
   const Plan p = make_plan(g, m);
   const int64_t Cp = round16(g.C), O6 = (g.O + 5) / 6 * 6, Op = round8(O6);
   const int64_t dU_sz = p.aa * O6 * Cp;
-  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * 8, gplanes_sz = p.nimg * p.TY * m * p.TX * m * 8;
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, gplanes_sz = p.nimg * p.TY * m * p.TX * m * Op;
   const int64_t V_sz = p.aa * Cp * p.Tp, G_sz = p.aa * Op * p.Tp;
   const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
   float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));

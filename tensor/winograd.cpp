@@ -359,6 +359,24 @@ void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int6
             const v8 bv = load8(bb);
             for (int k = 0; k < m * m; ++k) r[k] += bv;
           }
+#if defined(__AVX2__)
+          if (m == 4 && nl == 8 && i1 == 4 && j1 == 4) {
+            // A whole 4x4 tile of 8 channels: two 8x8 transposes turn the 16 channel vectors into,
+            // per channel, rows (0,1) and (2,3) of its tile, stored as 4-float row pieces.
+            float* out = y + (img * O + ob) * Ho * Wo + ty * m * Wo + tx * m;
+            for (int half = 0; half < 2; ++half) {
+              __m256 q[8];
+              for (int k = 0; k < 8; ++k) std::memcpy(&q[k], &r[half * 8 + k], sizeof(__m256));
+              transpose8(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+              for (int l = 0; l < 8; ++l) {
+                float* o = out + l * Ho * Wo + half * 2 * Wo;
+                _mm_storeu_ps(o, _mm256_castps256_ps128(q[l]));
+                _mm_storeu_ps(o + Wo, _mm256_extractf128_ps(q[l], 1));
+              }
+            }
+            continue;
+          }
+#endif
           for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
           for (int64_t l = 0; l < nl; ++l) {
             float* out = y + (img * O + ob + l) * Ho * Wo + ty * m * Wo + tx * m;

@@ -132,9 +132,9 @@ int run_conv(const Options& opt) {
         const int tile = v == "wino2" ? 2 : v == "wino4" ? 4 : 0;
         std::function<void()> fns[3];
         if (generic) {
-          fns[0] = [&] { conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), ws); };
-          fns[1] = [&] { conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws); };
-          fns[2] = [&] { conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
+          fns[0] = [&] { conv2d_forward_generic(g, x.data(), w.data(), b.data(), y.data(), ws); };
+          fns[1] = [&] { conv2d_backward_input_generic(g, gy.data(), w.data(), dx.data(), ws); };
+          fns[2] = [&] { conv2d_backward_weight_generic(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
         } else {
           fns[0] = [&, tile] { winograd_conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), ws, tile); };
           fns[1] = [&, tile] { winograd_conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws, tile); };

@@ -117,13 +117,14 @@ struct Plan {
   int64_t chunk_begin(int t) const { return nchunks * t / nth; }
 };
 
-// About this many tiles per chunk: V and M of a chunk (alpha^2 * (C + O) * Tp floats, ~2 MB at
-// C + O = 96 + 32, F(4x4)) then stay in L2/L3 between the input transform, the GEMMs and the
-// output transform, while each GEMM is still wide enough (N = Tp) for sgemm to run near its peak.
+// Chunks are whole images holding at least this many tiles (so one 28x28 image at F(4x4), 4 images
+// of 7x7): V and M of a chunk (alpha^2 * Tp * (Cp + Np) floats) then stay in L2 between the input
+// transform, the per-position products and the output transform. Measured with apps/bench --mode
+// conv (DD_WINO_CHUNK overrides it, for tuning): 16..48 tiles best, 96..512 5..30 % slower.
 int64_t chunk_tiles() {
   static const int64_t v = [] {
     const char* e = std::getenv("DD_WINO_CHUNK");
-    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(256);
+    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(32);
   }();
   return v;
 }

@@ -66,14 +66,14 @@ void check_case(const Case& k, int tile, uint64_t seed) {
   Workspace<double> wsd;
   // generic float32 and float64
   std::vector<float> y_f(ny), dx_f(nx), dw_f(nw), db_f(g.O);
-  conv2d_forward(g, x.data(), w.data(), b.data(), y_f.data(), wsf);
-  conv2d_backward_input(g, gy.data(), w.data(), dx_f.data(), wsf);
-  conv2d_backward_weight(g, gy.data(), x.data(), dw_f.data(), db_f.data(), wsf);
+  conv2d_forward_generic(g, x.data(), w.data(), b.data(), y_f.data(), wsf);
+  conv2d_backward_input_generic(g, gy.data(), w.data(), dx_f.data(), wsf);
+  conv2d_backward_weight_generic(g, gy.data(), x.data(), dw_f.data(), db_f.data(), wsf);
   const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), gyd = to_double(gy);
   std::vector<double> y_d(ny), dx_d(nx), dw_d(nw), db_d(g.O);
-  conv2d_forward(g, xd.data(), wd.data(), bd.data(), y_d.data(), wsd);
-  conv2d_backward_input(g, gyd.data(), wd.data(), dx_d.data(), wsd);
-  conv2d_backward_weight(g, gyd.data(), xd.data(), dw_d.data(), db_d.data(), wsd);
+  conv2d_forward_generic(g, xd.data(), wd.data(), bd.data(), y_d.data(), wsd);
+  conv2d_backward_input_generic(g, gyd.data(), wd.data(), dx_d.data(), wsd);
+  conv2d_backward_weight_generic(g, gyd.data(), xd.data(), dw_d.data(), db_d.data(), wsd);
 
   // fast path; outputs prefilled with NaN to catch elements it fails to write
   Workspace<float> ws;
@@ -168,4 +168,37 @@ TEST_CASE("winograd conv: unsupported geometries and tiles are refused by name")
   const Conv2dGeometry ok = conv2d_geometry({1, 2, 8, 8}, {2, 2, 3, 3}, nullptr, 1, 1);
   CHECK_THROWS_AS(winograd_conv2d_forward(ok, buf.data(), buf.data(), nullptr, buf.data(), ws, 3),
                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d_* dispatch: float32 3x3 stride-1 with C >= 8 runs Winograd, the rest the generic kernels") {
+  Rng rng(9);
+  auto run = [&](const Shape& xs, const Shape& wsh, int64_t stride, int64_t pad, bool expect_fast) {
+    CAPTURE(shape_str(xs));
+    CAPTURE(shape_str(wsh));
+    const Conv2dGeometry g = conv2d_geometry(xs, wsh, nullptr, stride, pad);
+    Tensor<float> x = rng.normal<float>(xs), w = rng.normal<float>(wsh), gy = rng.normal<float>({g.N, g.O, g.Ho, g.Wo});
+    const size_t ny = g.N * g.O * g.Ho * g.Wo;
+    std::vector<float> y(ny), yr(ny), dx(x.numel()), dxr(x.numel()), dw(w.numel()), dwr(w.numel());
+    Workspace<float> ws;
+    conv2d_forward(g, x.data(), w.data(), static_cast<float*>(nullptr), y.data(), ws);
+    conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws);
+    conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), static_cast<float*>(nullptr), ws);
+    CHECK(winograd_supported(g) == (g.kh == 3 && stride == 1));
+    if (expect_fast) {
+      winograd_conv2d_forward(g, x.data(), w.data(), static_cast<float*>(nullptr), yr.data(), ws);
+      winograd_conv2d_backward_input(g, gy.data(), w.data(), dxr.data(), ws);
+      winograd_conv2d_backward_weight(g, gy.data(), x.data(), dwr.data(), static_cast<float*>(nullptr), ws);
+    } else {
+      conv2d_forward_generic(g, x.data(), w.data(), static_cast<float*>(nullptr), yr.data(), ws);
+      conv2d_backward_input_generic(g, gy.data(), w.data(), dxr.data(), ws);
+      conv2d_backward_weight_generic(g, gy.data(), x.data(), dwr.data(), static_cast<float*>(nullptr), ws);
+    }
+    CHECK(y == yr);  // the same kernel, so bit-identical
+    CHECK(dx == dxr);
+    CHECK(dw == dwr);
+  };
+  run({2, 32, 14, 14}, {16, 32, 3, 3}, 1, 1, true);
+  run({2, 1, 14, 14}, {16, 1, 3, 3}, 1, 1, false);   // conv_in: 1 input channel
+  run({2, 16, 14, 14}, {16, 16, 3, 3}, 2, 1, false);  // downsample
+  run({2, 16, 14, 14}, {8, 16, 1, 1}, 1, 0, false);   // 1x1
 }

@@ -5,8 +5,8 @@
 //
 // times every convolution shape of the default UNet (1x28x28, ch 32, ch_mult 1,2,2) at the given
 // batch: forward, backward-input and backward-weight, for the generic im2col + OpenBLAS kernels of
-// tensor/conv and the Winograd kernels of tensor/winograd (F(2x2,3x3), F(4x4,3x3) and the tile the
-// library picks), and prints ms and GFLOP/s (2 * multiply-adds of the direct convolution / time, so
+// tensor/conv and the Winograd kernels of tensor/winograd (F(2x2,3x3), F(4x4,3x3), the tile
+// winograd_tile picks, and `dispatch`: what conv2d_* actually runs for the shape), and prints ms and GFLOP/s (2 * multiply-adds of the direct convolution / time, so
 // a Winograd kernel's "GFLOP/s" is an effective rate). Each number is the median of --reps timed
 // calls (or the minimum, --stat min) after --warmup untimed ones. The UNet totals weight each shape by how often it occurs.
 //
@@ -38,7 +38,7 @@ struct Options {
   int64_t batch = 64;
   std::vector<int> threads{1, 2};
   int reps = 7, warmup = 2;
-  std::vector<std::string> variants{"generic", "wino2", "wino4", "auto"};
+  std::vector<std::string> variants{"generic", "wino2", "wino4", "dispatch"};
   std::string only;  // substring filter on shape names
   std::string stat = "median";  // or min (more robust on a busy shared machine)
   std::string clock = "wall";    // or cpu: process CPU time (for 1-thread tuning on a shared machine)
@@ -131,7 +131,11 @@ int run_conv(const Options& opt) {
         const bool generic = v == "generic" || !winograd_supported(g);
         const int tile = v == "wino2" ? 2 : v == "wino4" ? 4 : 0;
         std::function<void()> fns[3];
-        if (generic) {
+        if (v == "dispatch") {  // what the library runs (tensor/conv.h decides per shape)
+          fns[0] = [&] { conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), ws); };
+          fns[1] = [&] { conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws); };
+          fns[2] = [&] { conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
+        } else if (generic) {
           fns[0] = [&] { conv2d_forward_generic(g, x.data(), w.data(), b.data(), y.data(), ws); };
           fns[1] = [&] { conv2d_backward_input_generic(g, gy.data(), w.data(), dx.data(), ws); };
           fns[2] = [&] { conv2d_backward_weight_generic(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
@@ -187,9 +191,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::PositiveNumber);
   app.add_option("--warmup", opt.warmup, "untimed repetitions first")->check(CLI::NonNegativeNumber);
-  app.add_option("--variants", opt.variants, "conv kernels: generic, wino2, wino4, auto (library's choice)")
+  app.add_option("--variants", opt.variants, "conv kernels: generic (im2col + sgemm), wino2 / wino4 (Winograd F(2x2) / F(4x4), generic where "
+                 "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto"}));
+      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto", "dispatch"}));
   app.add_option("--stat", opt.stat, "median or min of the timed repetitions")
       ->check(CLI::IsMember({"median", "min"}));
   app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")

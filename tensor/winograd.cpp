@@ -489,7 +489,9 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     float* planes = scratch + th * per_thread;
     float* V = planes + planes_sz;
     float* M = V + V_sz;
-    std::fill(planes, planes + planes_sz + V_sz, 0.0f);  // V rows beyond the last tile stay zero
+    // Only the planes' zero border matters: V rows beyond the last tile and lanes >= C only feed
+    // M entries the output transform never reads.
+    std::fill(planes, planes + planes_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
       const int64_t T6 = (nimg * p.tpi + 5) / 6 * 6;
@@ -557,7 +559,10 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
     float* V = gplanes + gplanes_sz;
     float* Gt = V + V_sz;
     float* dU = Gt + G_sz;
-    std::fill(planes, planes + per_thread, 0.0f);  // borders, unused lanes, dU
+    // Zero the planes' borders and the accumulator dU. V lanes >= C and Gt lanes >= O may hold
+    // anything: they only reach dU entries (c >= C, o >= O) that are never read.
+    std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
+    std::fill(dU, dU + dU_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
       const int64_t T = nimg * p.tpi;
@@ -567,20 +572,24 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
         gemm_tn(T, O6, Cp, Gt + xi * p.Tp * Op, Op, V + xi * p.Tp * Cp, dU + xi * O6 * Cp);
     }
   }
-  // Sum the per-thread dU (thread 0's in place) and map back: dw[o,c] = G^T dU G.
-  float* dU0 = scratch + planes_sz + gplanes_sz + V_sz + G_sz;
-  for (int th = 1; th < p.nth; ++th) {
-    const float* part = dU0 + th * per_thread;
-    for (int64_t i = 0; i < dU_sz; ++i) dU0[i] += part[i];
-  }
+  // Sum the per-thread dU in thread order and map back: dw[o,c] = G^T dU G.
+  const float* dU0 = scratch + planes_sz + gplanes_sz + V_sz + G_sz;
+  const int nth = p.nth;
 #pragma omp parallel for schedule(static) if (g.O * g.C > 256)
   for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
     const int64_t o = oc / g.C, c = oc % g.C;
+    double u[a * a];
+    for (int k = 0; k < a * a; ++k) {
+      const int64_t idx = (k * O6 + o) * Cp + c;
+      float s = dU0[idx];
+      for (int th = 1; th < nth; ++th) s += dU0[th * per_thread + idx];
+      u[k] = s;
+    }
     double t[3][a];  // G^T dU
     for (int pp = 0; pp < 3; ++pp)
       for (int j = 0; j < a; ++j) {
         double s = 0;
-        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * dU0[((i * a + j) * O6 + o) * Cp + c];
+        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * u[i * a + j];
         t[pp][j] = s;
       }
     for (int pp = 0; pp < 3; ++pp)

@@ -177,64 +177,83 @@ void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64
   (void)N;
 }
 
-// C[T x Np] = A[T x K] B[K x Np] for one transform position: A = V[xi] (row stride lda), B = U[xi]
-// (row stride Np, Np a multiple of 16), C = M^T[xi] (row stride Np). T is a multiple of 6.
-// Register blocking 6 rows x 16 columns = 12 accumulators (the BLIS/OpenBLAS Haswell-class
-// micro-kernel shape): per k two 8-float loads of B, six broadcasts of A, twelve FMAs. B of one
-// position is at most 128 x 64 floats (32 KB), so it is read from L1/L2 and needs no packing;
-// this avoids sgemm's packing copies and call overhead on these small per-position products.
-void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C) {
+// C[R x 16] = A[R x K] B[K x 16] (row strides lda, ldb, ldc) with R <= 6 rows: the register block
+// of the per-position products (the BLIS/OpenBLAS Haswell-class micro-kernel shape 6 x 16 = 12
+// accumulators): per k two 8-float loads of B, R broadcasts of A, 2R FMAs. The accumulators are
+// named variables (GCC spills an array of them to the stack); `if constexpr` drops the rows >= R.
+template <int R>
+inline void kernel_rx16(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
 #if defined(__AVX2__) && defined(__FMA__)
-  for (int64_t t = 0; t < T; t += 6) {
-    const float* a0 = A + t * lda;
-    for (int64_t n = 0; n < Np; n += 16) {
-      __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-             c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-      const float* b = B + n;
-      for (int64_t k = 0; k < K; ++k, b += Np) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 av = _mm256_broadcast_ss(a0 + k);
-        c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a0 + lda + k);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a0 + 2 * lda + k);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a0 + 3 * lda + k);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a0 + 4 * lda + k);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a0 + 5 * lda + k);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
-      }
-      float* c = C + t * Np + n;
-      _mm256_storeu_ps(c, c00);
-      _mm256_storeu_ps(c + 8, c01);
-      _mm256_storeu_ps(c + Np, c10);
-      _mm256_storeu_ps(c + Np + 8, c11);
-      _mm256_storeu_ps(c + 2 * Np, c20);
-      _mm256_storeu_ps(c + 2 * Np + 8, c21);
-      _mm256_storeu_ps(c + 3 * Np, c30);
-      _mm256_storeu_ps(c + 3 * Np + 8, c31);
-      _mm256_storeu_ps(c + 4 * Np, c40);
-      _mm256_storeu_ps(c + 4 * Np + 8, c41);
-      _mm256_storeu_ps(c + 5 * Np, c50);
-      _mm256_storeu_ps(c + 5 * Np + 8, c51);
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < K; ++k, B += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+    __m256 av = _mm256_broadcast_ss(A + k);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    if constexpr (R > 1) {
+      av = _mm256_broadcast_ss(A + lda + k);
+      c10 = _mm256_fmadd_ps(av, b0, c10);
+      c11 = _mm256_fmadd_ps(av, b1, c11);
+    }
+    if constexpr (R > 2) {
+      av = _mm256_broadcast_ss(A + 2 * lda + k);
+      c20 = _mm256_fmadd_ps(av, b0, c20);
+      c21 = _mm256_fmadd_ps(av, b1, c21);
+    }
+    if constexpr (R > 3) {
+      av = _mm256_broadcast_ss(A + 3 * lda + k);
+      c30 = _mm256_fmadd_ps(av, b0, c30);
+      c31 = _mm256_fmadd_ps(av, b1, c31);
+    }
+    if constexpr (R > 4) {
+      av = _mm256_broadcast_ss(A + 4 * lda + k);
+      c40 = _mm256_fmadd_ps(av, b0, c40);
+      c41 = _mm256_fmadd_ps(av, b1, c41);
+    }
+    if constexpr (R > 5) {
+      av = _mm256_broadcast_ss(A + 5 * lda + k);
+      c50 = _mm256_fmadd_ps(av, b0, c50);
+      c51 = _mm256_fmadd_ps(av, b1, c51);
     }
   }
+  _mm256_storeu_ps(C, c00);
+  _mm256_storeu_ps(C + 8, c01);
+  if constexpr (R > 1) _mm256_storeu_ps(C + ldc, c10), _mm256_storeu_ps(C + ldc + 8, c11);
+  if constexpr (R > 2) _mm256_storeu_ps(C + 2 * ldc, c20), _mm256_storeu_ps(C + 2 * ldc + 8, c21);
+  if constexpr (R > 3) _mm256_storeu_ps(C + 3 * ldc, c30), _mm256_storeu_ps(C + 3 * ldc + 8, c31);
+  if constexpr (R > 4) _mm256_storeu_ps(C + 4 * ldc, c40), _mm256_storeu_ps(C + 4 * ldc + 8, c41);
+  if constexpr (R > 5) _mm256_storeu_ps(C + 5 * ldc, c50), _mm256_storeu_ps(C + 5 * ldc + 8, c51);
 #else
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < Np; ++n) {
+  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < 16; ++n) {
       float s = 0;
-      for (int64_t k = 0; k < K; ++k) s += A[t * lda + k] * B[k * Np + n];
-      C[t * Np + n] = s;
+      for (int64_t k = 0; k < K; ++k) s += A[r * lda + k] * B[k * ldb + n];
+      C[r * ldc + n] = s;
     }
 #endif
+}
+
+// M^T[xi] [T x Np] = V[xi] [T x K] U[xi] [K x Np] for one transform position (A = V, row stride
+// lda; B = U and C = M^T, row stride Np, a multiple of 16). U[xi] is at most 128 x 64 floats
+// (32 KB), so it is read from L1/L2 for every row block and needs no packing; this avoids sgemm's
+// packing copies and per-call overhead on these small products. The last T % 6 rows use a
+// shorter block instead of padding T.
+void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C) {
+  for (int64_t n = 0; n < Np; n += 16) {
+    int64_t t = 0;
+    for (; t + 6 <= T; t += 6) kernel_rx16<6>(K, A + t * lda, lda, B + n, Np, C + t * Np + n, Np);
+    const float* a = A + t * lda;
+    float* c = C + t * Np + n;
+    switch (T - t) {
+      case 5: kernel_rx16<5>(K, a, lda, B + n, Np, c, Np); break;
+      case 4: kernel_rx16<4>(K, a, lda, B + n, Np, c, Np); break;
+      case 3: kernel_rx16<3>(K, a, lda, B + n, Np, c, Np); break;
+      case 2: kernel_rx16<2>(K, a, lda, B + n, Np, c, Np); break;
+      case 1: kernel_rx16<1>(K, a, lda, B + n, Np, c, Np); break;
+      default: break;
+    }
+  }
 }
 
 inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
@@ -494,11 +513,11 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     std::fill(planes, planes + planes_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
       const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      const int64_t T6 = (nimg * p.tpi + 5) / 6 * 6;
+      const int64_t T = nimg * p.tpi;
       input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
       // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm_6x16(T6, g.C, Np, V + xi * p.Tp * Cp, Cp, U + xi * g.C * Np, M + xi * p.Tp * Np);
+        gemm_6x16(T, g.C, Np, V + xi * p.Tp * Cp, Cp, U + xi * g.C * Np, M + xi * p.Tp * Np);
       output_transform<m>(p, M, g.O, Np, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
     }
   }

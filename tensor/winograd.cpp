@@ -111,11 +111,29 @@ constexpr double Wino<4>::G[6][3];
 struct Plan {
   int m, a, aa;                 // tile, alpha = m + 2, alpha^2
   int64_t TY, TX, tpi;          // tiles per column, per row, per image
-  int64_t nimg, nchunks, Tp;    // images per chunk, chunks, padded tiles per chunk
+  int64_t nimg, rows, nsub;     // images per chunk; tile rows per chunk and chunks per image (when
+                                // one image has more tiles than a chunk should, it is split by rows)
+  int64_t nchunks, Tp;          // chunks, padded tiles per chunk
   int64_t Hp, Wp;               // zero-padded input plane (covers every tile's alpha x alpha window)
   int nth;                      // threads used
   int64_t chunk_begin(int t) const { return nchunks * t / nth; }
 };
+
+// One chunk: images n0 .. n0+nimg-1, tile rows ty0 .. ty1-1 of each, T tiles in (img, ty, tx) order.
+struct Chunk {
+  int64_t n0, nimg, ty0, ty1, T;
+};
+
+Chunk chunk_at(const Plan& p, int64_t N, int64_t ch) {
+  Chunk c;
+  const int64_t group = ch / p.nsub, sub = ch % p.nsub;
+  c.n0 = group * p.nimg;
+  c.nimg = std::min(p.nimg, N - c.n0);
+  c.ty0 = sub * p.rows;
+  c.ty1 = std::min(p.TY, c.ty0 + p.rows);
+  c.T = c.nimg * (c.ty1 - c.ty0) * p.TX;
+  return c;
+}
 
 // Chunks are whole images holding at least this many tiles (so one 28x28 image at F(4x4), 4 images
 // of 7x7): V and M of a chunk (alpha^2 * Tp * (Cp + Np) floats) then stay in L2 between the input
@@ -140,8 +158,11 @@ Plan make_plan(const Conv2dGeometry& g, int m) {
   const int maxth = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t per_thread = (g.N + maxth - 1) / maxth;
   p.nimg = std::max<int64_t>(1, std::min<int64_t>((chunk_tiles() + p.tpi - 1) / p.tpi, per_thread));
-  p.nchunks = (g.N + p.nimg - 1) / p.nimg;
-  p.Tp = (p.nimg * p.tpi + 23) / 24 * 24;  // 6-row GEMM blocks, 8-tile vectors
+  p.rows = p.TY;
+  if (p.tpi > chunk_tiles()) p.rows = std::max<int64_t>(1, std::min(p.TY, (chunk_tiles() + p.TX - 1) / p.TX));
+  p.nsub = (p.TY + p.rows - 1) / p.rows;
+  p.nchunks = (g.N + p.nimg - 1) / p.nimg * p.nsub;
+  p.Tp = (p.nimg * p.rows * p.TX + 7) / 8 * 8;
   p.Hp = p.TY * m + 2;
   p.Wp = p.TX * m + 2;
   p.nth = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(maxth, p.nchunks)));
@@ -289,12 +310,15 @@ inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r
 
 // One image src [C][H][W] -> channel-innermost dst[(r + pad) * Wp + col + pad][c] (pixel stride Cp),
 // 8 channels x 8 columns at a time through an in-register transpose where they are all there.
-// Entries outside the image (the zero border) and lanes c >= C are not written.
+// Only input rows r0 .. r1-1 (clamped to the image) are packed; entries outside the image (the
+// zero border) and lanes c >= C are not written.
 void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float* dst, int64_t Cp, int64_t Wp,
-                        int64_t pad) {
+                        int64_t pad, int64_t r0, int64_t r1) {
+  r0 = std::max<int64_t>(r0, 0);
+  r1 = std::min(r1, H);
   for (int64_t cb = 0; cb < C; cb += 8) {
     const int64_t nc = std::min<int64_t>(8, C - cb);
-    for (int64_t r = 0; r < H; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       float* d = dst + ((r + pad) * Wp + pad) * Cp + cb;
       const float* s0 = src + (cb * H + r) * W;
       int64_t col = 0;
@@ -333,15 +357,18 @@ void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float
 // P: nimg * Hp * Wp * Cp floats whose border the caller zeroed (only the interior is written here,
 // so the border stays zero across chunks; lanes >= C stay zero and are never read by the GEMMs).
 template <int m>
-void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad, int64_t nimg,
+void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad,
                      int64_t Cp, float* P, float* V) {
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wp = p.Wp, plane = p.Hp * Wp;
-  for (int64_t img = 0; img < nimg; ++img) pack_channels_last(x + img * C * H * W, C, H, W, P + img * plane * Cp, Cp, Wp, pad);
+  // padded rows ty0*m .. ty1*m + 1 are read: input rows (those) - pad
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    pack_channels_last(x + img * C * H * W, C, H, W, P + img * plane * Cp, Cp, Wp, pad, ck.ty0 * m - pad,
+                       ck.ty1 * m + 2 - pad);
   v8 d[aa], t[aa];
   int64_t t_idx = 0;
-  for (int64_t img = 0; img < nimg; ++img)
-    for (int64_t ty = 0; ty < p.TY; ++ty)
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
         for (int64_t cb = 0; cb < C; cb += 8) {
           const float* base = P + (img * plane + ty * m * Wp + tx * m) * Cp + cb;
@@ -357,14 +384,14 @@ void input_transform(const Plan& p, const float* x, int64_t C, int64_t H, int64_
 // y[n0+img, o] tiles = A^T M[.][t][o] A (+ b[o]), cropped to Ho x Wo; M = M^T [aa][Tp][Np],
 // 8 output channels per vector.
 template <int m>
-void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo, const float* b,
-                      int64_t nimg, float* y) {
+void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo,
+                      const float* b, float* y) {
   constexpr int a = Wino<m>::a, aa = a * a;
   alignas(32) float buf[m * m * 8];
   v8 x[aa], t[m * a], r[m * m];
   int64_t t_idx = 0;
-  for (int64_t img = 0; img < nimg; ++img)
-    for (int64_t ty = 0; ty < p.TY; ++ty)
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
         const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
         for (int64_t ob = 0; ob < O; ob += 8) {
@@ -411,15 +438,16 @@ void output_transform(const Plan& p, const float* M, int64_t O, int64_t Np, int6
 // channels per vector, packed and traversed tile by tile as in input_transform: Q holds nimg planes
 // [TY m][TX m][Op] whose zero border (beyond Ho x Wo) the caller set.
 template <int m>
-void grad_transform(const Plan& p, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t nimg, int64_t Op,
+void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t Op,
                     float* Q, float* Gt) {
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wq = p.TX * m, plane = p.TY * m * Wq;
-  for (int64_t img = 0; img < nimg; ++img) pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0);
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0, ck.ty0 * m, ck.ty1 * m);
   v8 e[m * m], t[a * m], r[aa];
   int64_t t_idx = 0;
-  for (int64_t img = 0; img < nimg; ++img)
-    for (int64_t ty = 0; ty < p.TY; ++ty)
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
         for (int64_t ob = 0; ob < O; ob += 8) {
           const float* base = Q + (img * plane + ty * m * Wq + tx * m) * Op + ob;
@@ -512,13 +540,13 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     // M entries the output transform never reads.
     std::fill(planes, planes + planes_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
-      const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      const int64_t T = nimg * p.tpi;
-      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
+      const Chunk ck = chunk_at(p, g.N, ch);
+      const int64_t n0 = ck.n0, T = ck.T;
+      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
       // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
       for (int xi = 0; xi < p.aa; ++xi)
         gemm_6x16(T, g.C, Np, V + xi * p.Tp * Cp, Cp, U + xi * g.C * Np, M + xi * p.Tp * Np);
-      output_transform<m>(p, M, g.O, Np, g.Ho, g.Wo, b, nimg, y + n0 * g.O * g.Ho * g.Wo);
+      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, y + n0 * g.O * g.Ho * g.Wo);
     }
   }
 }
@@ -583,10 +611,10 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
     std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
     std::fill(dU, dU + dU_sz, 0.0f);
     for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
-      const int64_t n0 = ch * p.nimg, nimg = std::min(p.nimg, g.N - n0);
-      const int64_t T = nimg * p.tpi;
-      input_transform<m>(p, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, nimg, Cp, planes, V);
-      grad_transform<m>(p, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, nimg, Op, gplanes, Gt);
+      const Chunk ck = chunk_at(p, g.N, ch);
+      const int64_t n0 = ck.n0, T = ck.T;
+      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
+      grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
       for (int xi = 0; xi < p.aa; ++xi)
         gemm_tn(T, O6, Cp, Gt + xi * p.Tp * Op, Op, V + xi * p.Tp * Cp, dU + xi * O6 * Cp);
     }

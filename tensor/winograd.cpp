@@ -407,18 +407,26 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
             for (int k = 0; k < m * m; ++k) r[k] += bv;
           }
 #if defined(__AVX2__)
-          if (m == 4 && nl == 8 && i1 == 4 && j1 == 4) {
-            // A whole 4x4 tile of 8 channels: two 8x8 transposes turn the 16 channel vectors into,
-            // per channel, rows (0,1) and (2,3) of its tile, stored as 4-float row pieces.
+          if (m == 4 && nl == 8) {
+            // 4x4 tiles of 8 channels: two 8x8 transposes turn the 16 channel vectors into, per
+            // channel, rows (0,1) and (2,3) of its tile, stored as 4-float row pieces (masked to the
+            // j1 columns and i1 rows inside the output at the right and bottom edges).
             float* out = y + (img * O + ob) * Ho * Wo + ty * m * Wo + tx * m;
-            for (int half = 0; half < 2; ++half) {
+            const __m128i cols = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(j1)), _mm_setr_epi32(0, 1, 2, 3));
+            for (int half = 0; half < 2 && 2 * half < i1; ++half) {
               __m256 q[8];
               for (int k = 0; k < 8; ++k) std::memcpy(&q[k], &r[half * 8 + k], sizeof(__m256));
               transpose8(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+              const bool second = 2 * half + 1 < i1;
               for (int l = 0; l < 8; ++l) {
                 float* o = out + l * Ho * Wo + half * 2 * Wo;
-                _mm_storeu_ps(o, _mm256_castps256_ps128(q[l]));
-                _mm_storeu_ps(o + Wo, _mm256_extractf128_ps(q[l], 1));
+                if (j1 == 4) {
+                  _mm_storeu_ps(o, _mm256_castps256_ps128(q[l]));
+                  if (second) _mm_storeu_ps(o + Wo, _mm256_extractf128_ps(q[l], 1));
+                } else {
+                  _mm_maskstore_ps(o, cols, _mm256_castps256_ps128(q[l]));
+                  if (second) _mm_maskstore_ps(o + Wo, cols, _mm256_extractf128_ps(q[l], 1));
+                }
               }
             }
             continue;

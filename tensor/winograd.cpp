@@ -1,14 +1,22 @@
 // Winograd F(2x2,3x3) and F(4x4,3x3) convolutions (Lavin & Gray 2016); see winograd.h for the math.
 //
-// Layout of one chunk of images (nimg images, T = nimg * tiles_per_image tiles, Tp = T rounded up
-// to 8 so that every transform works on 8 tiles at once in one AVX register):
-//   V [alpha^2][Tp][Cp]  input tiles after B^T d B, channels innermost (Cp = C rounded up to 8)
-//   M [alpha^2][O][Tp]   products U[xi] V[xi]^T          (position xi = i*alpha + j outermost, so
-//                                                         each xi is a plain row-major GEMM operand)
-//   U [alpha^2][O][C]    kernels after G g G^T (shared by all threads)
+// Work is cut into chunks of tiles (whole images, or tile rows of one image at 28x28), each chunk
+// run start to finish by one OpenMP thread so that its buffers stay in that core's L2:
+//   pack   the chunk's input rows channels-last, P[img][Hp][Wp][Cp] (zero border, Cp = C rounded up
+//          to 8), with 8x8 in-register transposes
+//   V [alpha^2][T][Cp]   input tiles after B^T d B, 8 channels per AVX vector
+//   M [alpha^2][T][Np]   M^T[xi] = V[xi] U[xi], one small product per transform position xi,
+//                        by an own 6x16 FMA register-blocked kernel (no sgemm packing or call
+//                        overhead: U[xi] is at most 32 KB and stays in L1/L2)
+//   y = A^T M A (+ bias), 8 output channels per vector, stored through 8x8 transposes
+//   U [alpha^2][C][Np]   kernels after G g G^T, shared by all threads (Np = O rounded up to 16)
+// The weight gradient packs and transforms gy the same way, Gt[xi][t][o] = (A e A^T)[xi], and
+// accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (reduction over tiles).
 // Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
-// rows), vectorised over 8 tiles with GCC vector extensions; the zero entries of B^T, A^T and A
-// cost nothing.
+// rows) with GCC vector extensions, so the zero entries of B^T, A^T and A cost nothing.
+//
+// The layouts follow the published designs of NNPACK and oneDNN (batched per-position GEMMs over
+// tiles, blocked channels in vector lanes); the code is written here.
 #include "tensor/winograd.h"
 
 #include <omp.h>

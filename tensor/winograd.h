@@ -11,9 +11,11 @@
 //
 // As in the paper (section 4) and in oneDNN / NNPACK, the elementwise products are summed over
 // channels, so for each of the alpha^2 transform positions xi the work is one GEMM over tiles:
-//     M[xi] [O x tiles] = U[xi] [O x C] * V[xi] [C x tiles]
-// Images are processed in chunks (about 256 tiles) so that V and M of a chunk stay in the core's
-// L2/L3; each OpenMP thread takes contiguous chunks and calls single-threaded sgemm.
+//     M[xi] [tiles x O] = V[xi] [tiles x C] * U[xi] [C x O]
+// Tiles are processed in chunks of about 32 (L2-sized buffers); each OpenMP thread takes a
+// contiguous range of chunks, so a fixed thread count gives bit-identical results. The products
+// run on an own AVX2/FMA register-blocked kernel (winograd.cpp says why not sgemm).
+// All scratch lives in the caller's Workspace: nothing is allocated once it has grown.
 //
 //   forward         : U = G g G^T,  V = B^T d B,  M = U V (per xi),  y = A^T M A (+ bias)
 //   backward-input  : a forward convolution of gy with the kernel rotated 180 degrees and the

@@ -186,10 +186,11 @@ template <int m>
 void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64_t Np, float* U) {
   constexpr int a = Wino<m>::a;
   const int64_t K = swap ? g.O : g.C, N = swap ? g.C : g.O;
-  std::fill(U, U + a * a * K * Np, 0.0f);
+  // Loop in U's order (kr outer, n inner) so that the 36 stores of consecutive n are contiguous.
 #pragma omp parallel for schedule(static) if (g.O * g.C > 256)
-  for (int64_t o = 0; o < g.O; ++o)
-    for (int64_t c = 0; c < g.C; ++c) {
+  for (int64_t kr = 0; kr < K; ++kr) {
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t o = swap ? kr : n, c = swap ? n : kr;
       const float* k = w + (o * g.C + c) * 9;
       double kk[3][3];
       for (int p = 0; p < 3; ++p)
@@ -197,13 +198,13 @@ void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64
       double t[a][3];  // G k
       for (int i = 0; i < a; ++i)
         for (int q = 0; q < 3; ++q) t[i][q] = Wino<m>::G[i][0] * kk[0][q] + Wino<m>::G[i][1] * kk[1][q] + Wino<m>::G[i][2] * kk[2][q];
-      const int64_t kr = swap ? o : c, n = swap ? c : o;
       for (int i = 0; i < a; ++i)
         for (int j = 0; j < a; ++j)
           U[((i * a + j) * K + kr) * Np + n] =
               static_cast<float>(t[i][0] * Wino<m>::G[j][0] + t[i][1] * Wino<m>::G[j][1] + t[i][2] * Wino<m>::G[j][2]);
     }
-  (void)N;
+    for (int xi = 0; xi < a * a; ++xi) std::fill(U + (xi * K + kr) * Np + N, U + (xi * K + kr + 1) * Np, 0.0f);
+  }
 }
 
 // C[R x 16] = A[R x K] B[K x 16] (row strides lda, ldb, ldc) with R <= 6 rows: the register block

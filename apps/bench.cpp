@@ -13,6 +13,7 @@
 // Structure: each mode is one function `int run_<mode>(const Options&)`; later modes (train step,
 // sampling step, PyTorch side by side) slot in beside run_conv.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -166,7 +167,13 @@ int run_conv(const Options& opt) {
   }
   std::printf("\nUNet total over all convs at batch %lld (each shape x its count; %.2f MFLOP/sample forward)\n",
               static_cast<long long>(N), 2 * macs_total / N / 1e6);
+  nlohmann::json js = {{"mode", "conv"}, {"batch", N}, {"stat", opt.stat}, {"clock", opt.clock},
+                       {"fwd_mflop_per_sample", 2 * macs_total / N / 1e6}};
   for (auto& [th, per] : totals) {
+    for (const auto& v : opt.variants) {
+      js["totals_ms"][std::to_string(th)][v] = {
+          {"fwd", per[v][0] * 1e3}, {"bwd_input", per[v][1] * 1e3}, {"bwd_weight", per[v][2] * 1e3}};
+    }
     for (const auto& v : opt.variants) {
       const double* t = per[v];
       std::printf("  threads %d %-8s fwd %8.1f ms  bwd-in %8.1f ms  bwd-w %8.1f ms  train(sum) %8.1f ms  "
@@ -175,6 +182,7 @@ int run_conv(const Options& opt) {
                   2 * macs_total / t[0] / 1e9, 6 * macs_total / (t[0] + t[1] + t[2]) / 1e9);
     }
   }
+  std::printf("%s\n", js.dump().c_str());  // last line: one JSON object with the totals
   return 0;
 }
 

@@ -269,24 +269,33 @@ inline void kernel_rx16(int64_t K, const float* A, int64_t lda, const float* B, 
 // (32 KB), so it is read from L1/L2 for every row block and needs no packing; this avoids sgemm's
 // packing copies and per-call overhead on these small products. The last T % 6 rows use a
 // shorter block instead of padding T.
-void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C) {
+void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C, int64_t ldc) {
   for (int64_t n = 0; n < Np; n += 16) {
     int64_t t = 0;
-    for (; t + 6 <= T; t += 6) kernel_rx16<6>(K, A + t * lda, lda, B + n, Np, C + t * Np + n, Np);
+    for (; t + 6 <= T; t += 6) kernel_rx16<6>(K, A + t * lda, lda, B + n, Np, C + t * ldc + n, ldc);
     const float* a = A + t * lda;
-    float* c = C + t * Np + n;
+    float* c = C + t * ldc + n;
     switch (T - t) {
-      case 5: kernel_rx16<5>(K, a, lda, B + n, Np, c, Np); break;
-      case 4: kernel_rx16<4>(K, a, lda, B + n, Np, c, Np); break;
-      case 3: kernel_rx16<3>(K, a, lda, B + n, Np, c, Np); break;
-      case 2: kernel_rx16<2>(K, a, lda, B + n, Np, c, Np); break;
-      case 1: kernel_rx16<1>(K, a, lda, B + n, Np, c, Np); break;
+      case 5: kernel_rx16<5>(K, a, lda, B + n, Np, c, ldc); break;
+      case 4: kernel_rx16<4>(K, a, lda, B + n, Np, c, ldc); break;
+      case 3: kernel_rx16<3>(K, a, lda, B + n, Np, c, ldc); break;
+      case 2: kernel_rx16<2>(K, a, lda, B + n, Np, c, ldc); break;
+      case 1: kernel_rx16<1>(K, a, lda, B + n, Np, c, ldc); break;
       default: break;
     }
   }
 }
 
 inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
+
+// V, M and Gt are stored tile-major, X[t][xi][ch] (channel count rounded to cp): each tile's
+// alpha^2 x cp block is contiguous, so the transforms read and write one compact block per tile
+// (position-major X[xi][t][ch] spreads a tile over alpha^2 planes; measured slower), while each
+// per-position product still sees a plain row-major operand with row stride alpha^2 * cp.
+struct Strides {
+  int64_t pos, tile;  // floats between transform positions, between tiles
+};
+inline Strides tile_major(int aa, int64_t cp) { return {cp, aa * cp}; }
 
 // Offset of tile t (of a chunk) inside a stack of padded planes of size ph x pw.
 inline int64_t tile_offset(const Plan& p, int64_t t, int64_t ph, int64_t pw) {
@@ -385,8 +394,9 @@ void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, 
             for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * Cp);
           for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);          // columns: B^T d
           for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
-          float* out = V + t_idx * Cp + cb;
-          for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Cp, d[k]);
+          const Strides sv = tile_major(aa, Cp);
+          float* out = V + t_idx * sv.tile + cb;
+          for (int k = 0; k < aa; ++k) store8(out + k * sv.pos, d[k]);
         }
 }
 
@@ -404,8 +414,9 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
         const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
         for (int64_t ob = 0; ob < O; ob += 8) {
-          const float* in = M + t_idx * Np + ob;
-          for (int k = 0; k < aa; ++k) x[k] = load8(in + k * p.Tp * Np);
+          const Strides sm = tile_major(aa, Np);
+          const float* in = M + t_idx * sm.tile + ob;
+          for (int k = 0; k < aa; ++k) x[k] = load8(in + k * sm.pos);
           for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);          // columns: A^T M  (m x a)
           for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
           const int64_t nl = std::min<int64_t>(8, O - ob);
@@ -472,8 +483,9 @@ void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, 
             for (int j = 0; j < m; ++j) e[i * m + j] = load8(base + (i * Wq + j) * Op);
           for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);          // columns: A e   (a x m)
           for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
-          float* out = Gt + t_idx * Op + ob;
-          for (int k = 0; k < aa; ++k) store8(out + k * p.Tp * Op, r[k]);
+          const Strides sg = tile_major(aa, Op);
+          float* out = Gt + t_idx * sg.tile + ob;
+          for (int k = 0; k < aa; ++k) store8(out + k * sg.pos, r[k]);
         }
 }
 
@@ -481,7 +493,8 @@ void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, 
 // product dU[o][c] += sum_t Gt[t][o] V[t][c]. Blocks of 6 rows (o) x 16 columns (c), 12 named
 // accumulators (an array of them is spilled to the stack by GCC); per t six broadcasts of Gt and two
 // loads of V. O6 (a multiple of 6) <= Op, the row stride of Gt, whose extra columns are zero.
-void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t Op, const float* V, float* dU) {
+void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t lda, const float* V, int64_t ldb,
+             float* dU) {
 #if defined(__AVX2__) && defined(__FMA__)
   for (int64_t o = 0; o < O6; o += 6)
     for (int64_t c = 0; c < Cp16; c += 16) {
@@ -494,7 +507,7 @@ void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t Op, c
       __m256 c50 = _mm256_loadu_ps(C + 5 * Cp16), c51 = _mm256_loadu_ps(C + 5 * Cp16 + 8);
       const float* a = Gt + o;
       const float* b = V + c;
-      for (int64_t t = 0; t < T; ++t, a += Op, b += Cp16) {
+      for (int64_t t = 0; t < T; ++t, a += lda, b += ldb) {
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 av = _mm256_broadcast_ss(a);
         c00 = _mm256_fmadd_ps(av, b0, c00);
@@ -532,7 +545,7 @@ void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t Op, c
   for (int64_t o = 0; o < O6; ++o)
     for (int64_t c = 0; c < Cp16; ++c) {
       float s = dU[o * Cp16 + c];
-      for (int64_t t = 0; t < T; ++t) s += Gt[t * Op + o] * V[t * Cp16 + c];
+      for (int64_t t = 0; t < T; ++t) s += Gt[t * lda + o] * V[t * ldb + c];
       dU[o * Cp16 + c] = s;
     }
 #endif
@@ -562,7 +575,7 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
       input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
       // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm_6x16(T, g.C, Np, V + xi * p.Tp * Cp, Cp, U + xi * g.C * Np, M + xi * p.Tp * Np);
+        gemm_6x16(T, g.C, Np, V + xi * Cp, p.aa * Cp, U + xi * g.C * Np, M + xi * Np, p.aa * Np);
       output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, y + n0 * g.O * g.Ho * g.Wo);
     }
   }
@@ -633,7 +646,7 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
       input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
       grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
       for (int xi = 0; xi < p.aa; ++xi)
-        gemm_tn(T, O6, Cp, Gt + xi * p.Tp * Op, Op, V + xi * p.Tp * Cp, dU + xi * O6 * Cp);
+        gemm_tn(T, O6, Cp, Gt + xi * Op, p.aa * Op, V + xi * Cp, p.aa * Cp, dU + xi * O6 * Cp);
     }
   }
   // Sum the per-thread dU in thread order and map back: dw[o,c] = G^T dU G.

@@ -4,14 +4,15 @@
 // run start to finish by one OpenMP thread so that its buffers stay in that core's L2:
 //   pack   the chunk's input rows channels-last, P[img][Hp][Wp][Cp] (zero border, Cp = C rounded up
 //          to 8), with 8x8 in-register transposes
-//   V [alpha^2][T][Cp]   input tiles after B^T d B, 8 channels per AVX vector
-//   M [alpha^2][T][Np]   M^T[xi] = V[xi] U[xi], one small product per transform position xi,
+//   V [T][alpha^2][Cp]   input tiles after B^T d B, 8 channels per AVX vector (tile-major: see
+//                        tile_major() below)
+//   M [T][alpha^2][Np]   M^T[xi] = V[xi] U[xi], one small product per transform position xi,
 //                        by an own 6x16 FMA register-blocked kernel (no sgemm packing or call
 //                        overhead: U[xi] is at most 32 KB and stays in L1/L2)
 //   y = A^T M A (+ bias), 8 output channels per vector, stored through 8x8 transposes
 //   U [alpha^2][C][Np]   kernels after G g G^T, shared by all threads (Np = O rounded up to 16)
 // The weight gradient packs and transforms gy the same way, Gt[xi][t][o] = (A e A^T)[xi], and
-// accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (reduction over tiles).
+// (Gt [T][alpha^2][Op]) and accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (reduction over tiles).
 // Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
 // rows) with GCC vector extensions, so the zero entries of B^T, A^T and A cost nothing.
 //

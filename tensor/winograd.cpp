@@ -11,8 +11,9 @@
 //                        overhead: U[xi] is at most 32 KB and stays in L1/L2)
 //   y = A^T M A (+ bias), 8 output channels per vector, stored through 8x8 transposes
 //   U [alpha^2][C][Np]   kernels after G g G^T, shared by all threads (Np = O rounded up to 16)
-// The weight gradient packs and transforms gy the same way, Gt[xi][t][o] = (A e A^T)[xi], and
-// (Gt [T][alpha^2][Op]) and accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (reduction over tiles).
+// The weight gradient packs and transforms gy the same way, Gt [T][alpha^2][Op] = A e A^T per
+// tile, and accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (a
+// reduction over tiles).
 // Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
 // rows) with GCC vector extensions, so the zero entries of B^T, A^T and A cost nothing.
 //

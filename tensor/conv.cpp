@@ -3,9 +3,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <type_traits>
 #include <string>
 
 #include "tensor/blas.h"
+#include "tensor/winograd.h"
 
 namespace dd {
 
@@ -91,7 +94,7 @@ void col2im(const Conv2dGeometry& g, const T* cols, T* dx) {
 }
 
 template <class T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws) {
+void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W;
   const int64_t cols_size = g.is_pointwise() ? 0 : K * P;
   const bool split = split_images(g);
@@ -119,7 +122,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b,
 }
 
 template <class T>
-void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws) {
+void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W;
   const int64_t cols_size = g.is_pointwise() ? 0 : K * P;
   const bool split = split_images(g);
@@ -146,7 +149,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* 
 }
 
 template <class T>
-void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
+void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W, wsize = g.O * K;
   if (db) {
     // db[o] = sum_{n,i,j} gy[n,o,i,j], accumulated in double
@@ -202,12 +205,49 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T*
   }
 }
 
+// ---- dispatch: float32 3x3 stride-1 convolutions go to the Winograd kernels (tensor/winograd),
+// everything else (float64, 1x1, strided, fewer than 8 input channels) to the generic kernels above.
+// DD_CONV=generic in the environment forces the generic kernels (for A/B timing).
+bool use_winograd(const Conv2dGeometry& g) {
+  static const bool disabled = [] {
+    const char* e = std::getenv("DD_CONV");
+    return e && std::string(e) == "generic";
+  }();
+  // C < 8: a 1-channel input (conv_in) leaves the transforms with almost no GEMM work to amortise
+  // them; apps/bench --mode conv measures the generic kernels 2-3x faster there.
+  return !disabled && winograd_supported(g) && g.C >= 8;
+}
+
+template <class T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_winograd(g)) return winograd_conv2d_forward(g, x, w, b, y, ws);
+  conv2d_forward_generic(g, x, w, b, y, ws);
+}
+
+template <class T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_winograd(g)) return winograd_conv2d_backward_input(g, gy, w, dx, ws);
+  conv2d_backward_input_generic(g, gy, w, dx, ws);
+}
+
+template <class T>
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
+  if constexpr (std::is_same_v<T, float>)
+    if (use_winograd(g)) return winograd_conv2d_backward_weight(g, gy, x, dw, db, ws);
+  conv2d_backward_weight_generic(g, gy, x, dw, db, ws);
+}
+
 #define DD_INSTANTIATE(T)                                                                                     \
   template void im2col(const Conv2dGeometry&, const T*, T*);                                                  \
   template void col2im(const Conv2dGeometry&, const T*, T*);                                                  \
   template void conv2d_forward(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&);   \
   template void conv2d_backward_input(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&);      \
-  template void conv2d_backward_weight(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);
+  template void conv2d_backward_weight(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);  \
+  template void conv2d_forward_generic(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&); \
+  template void conv2d_backward_input_generic(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&); \
+  template void conv2d_backward_weight_generic(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

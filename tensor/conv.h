@@ -7,8 +7,8 @@
 // cols[(c,p,q), (i,j)] (rows C*kh*kw, columns Ho*Wo), so that y_n = W cols_n with W viewed as
 // [O, C*kh*kw]. A 1x1 stride-1 pad-0 convolution needs no unrolling: cols_n is x_n itself.
 //
-// The three conv2d_* kernels below are the seam where faster float32 kernels (Winograd, direct)
-// slot in beside this generic one: same geometry, same raw contiguous row-major pointers.
+// The three conv2d_* kernels below are the seam where faster float32 kernels slot in beside this
+// generic one (same geometry, same raw contiguous row-major pointers); Winograd is the first.
 //
 // Parallelism: when there are at least two images and two threads, images are spread over OpenMP
 // threads and each calls a single-threaded GEMM (OpenBLAS inside a parallel region runs on one
@@ -60,5 +60,18 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* 
 // db [O] = sum_{n,i,j} gy[n,o,i,j] (overwritten, skipped when db is nullptr).
 template <class T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws);
+
+// The three functions above dispatch: float32 3x3 stride-1 convolutions with at least 8 input
+// channels run the Winograd kernels of tensor/winograd.h (within a documented rounding bound of
+// these, see tests/tensor/test_conv_fast.cpp); everything else, and everything when the
+// environment has DD_CONV=generic, runs the generic im2col + GEMM kernels below, which stay
+// callable directly as the reference the fast paths are tested against.
+template <class T>
+void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws);
+template <class T>
+void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws);
+template <class T>
+void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db,
+                                    ConvWorkspace<T>& ws);
 
 }  // namespace dd

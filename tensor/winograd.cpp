@@ -1,0 +1,756 @@
+// Winograd F(2x2,3x3) and F(4x4,3x3) convolutions (Lavin & Gray 2016); see winograd.h for the math.
+//
+// Work is cut into chunks of tiles (whole images, or tile rows of one image at 28x28), each chunk
+// run start to finish by one OpenMP thread so that its buffers stay in that core's L2:
+//   pack   the chunk's input rows channels-last, P[img][Hp][Wp][Cp] (zero border, Cp = C rounded up
+//          to 8), with 8x8 in-register transposes
+//   V [T][alpha^2][Cp]   input tiles after B^T d B, 8 channels per AVX vector (tile-major: see
+//                        tile_major() below)
+//   M [T][alpha^2][Np]   M^T[xi] = V[xi] U[xi], one small product per transform position xi,
+//                        by an own 6x16 FMA register-blocked kernel (no sgemm packing or call
+//                        overhead: U[xi] is at most 32 KB and stays in L1/L2)
+//   y = A^T M A (+ bias), 8 output channels per vector, stored through 8x8 transposes
+//   U [alpha^2][C][Np]   kernels after G g G^T, shared by all threads (Np = O rounded up to 16)
+// The weight gradient packs and transforms gy the same way, Gt [T][alpha^2][Op] = A e A^T per
+// tile, and accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (a
+// reduction over tiles).
+// Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
+// rows) with GCC vector extensions, so the zero entries of B^T, A^T and A cost nothing.
+//
+// The layouts follow the published designs of NNPACK and oneDNN (batched per-position GEMMs over
+// tiles, blocked channels in vector lanes); the code is written here.
+#include "tensor/winograd.h"
+
+#include <omp.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "tensor/blas.h"
+
+namespace dd {
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32)));
+
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+// 1-d transforms. bt: r = B^T d (alpha -> alpha); at: y = A^T x (alpha -> m); aa: r = A e (m -> alpha,
+// the transpose of at, used by the weight gradient). Inputs/outputs are strided arrays of v8.
+template <int m>
+struct Wino;
+
+// F(2,3): interpolation points 0, 1, -1, infinity.
+template <>
+struct Wino<2> {
+  static constexpr int a = 4;
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static inline void bt(const v8* d, int s, v8* r, int rs) {
+    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+    r[0] = d0 - d2;
+    r[rs] = d1 + d2;
+    r[2 * rs] = d2 - d1;
+    r[3 * rs] = d1 - d3;
+  }
+  static inline void at(const v8* x, int s, v8* y, int ys) {
+    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s];
+    y[0] = x0 + x1 + x2;
+    y[ys] = x1 - x2 - x3;
+  }
+  static inline void aa(const v8* e, int s, v8* r, int rs) {
+    const v8 e0 = e[0], e1 = e[s];
+    r[0] = e0;
+    r[rs] = e0 + e1;
+    r[2 * rs] = e0 - e1;
+    r[3 * rs] = -e1;
+  }
+};
+
+// F(4,3): interpolation points 0, 1, -1, 2, -2, infinity (the matrices of Lavin & Gray, section 4.2).
+template <>
+struct Wino<4> {
+  static constexpr int a = 6;
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  static inline void bt(const v8* d, int s, v8* r, int rs) {
+    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+    r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    r[rs] = (d3 + d4) - 4.0f * (d1 + d2);
+    r[2 * rs] = (d4 - d3) + 4.0f * (d1 - d2);
+    r[3 * rs] = (d4 - d2) + 2.0f * (d3 - d1);
+    r[4 * rs] = (d4 - d2) - 2.0f * (d3 - d1);
+    r[5 * rs] = 4.0f * d1 - 5.0f * d3 + d5;
+  }
+  static inline void at(const v8* x, int s, v8* y, int ys) {
+    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s], x5 = x[5 * s];
+    const v8 p12 = x1 + x2, m12 = x1 - x2, p34 = x3 + x4, m34 = x3 - x4;
+    y[0] = x0 + p12 + p34;
+    y[ys] = m12 + 2.0f * m34;
+    y[2 * ys] = p12 + 4.0f * p34;
+    y[3 * ys] = m12 + 8.0f * m34 + x5;
+  }
+  static inline void aa(const v8* e, int s, v8* r, int rs) {
+    const v8 e0 = e[0], e1 = e[s], e2 = e[2 * s], e3 = e[3 * s];
+    const v8 p02 = e0 + e2, p13 = e1 + e3, q02 = e0 + 4.0f * e2, q13 = 2.0f * e1 + 8.0f * e3;
+    r[0] = e0;
+    r[rs] = p02 + p13;
+    r[2 * rs] = p02 - p13;
+    r[3 * rs] = q02 + q13;
+    r[4 * rs] = q02 - q13;
+    r[5 * rs] = e3;
+  }
+};
+
+constexpr double Wino<2>::G[4][3];
+constexpr double Wino<4>::G[6][3];
+
+// Sizes shared by the three kernels for one geometry and tile size.
+struct Plan {
+  int m, a, aa;                 // tile, alpha = m + 2, alpha^2
+  int64_t TY, TX, tpi;          // tiles per column, per row, per image
+  int64_t nimg, rows, nsub;     // images per chunk; tile rows per chunk and chunks per image (when
+                                // one image has more tiles than a chunk should, it is split by rows)
+  int64_t nchunks, Tp;          // chunks, padded tiles per chunk
+  int64_t Hp, Wp;               // zero-padded input plane (covers every tile's alpha x alpha window)
+  int nth;                      // threads used
+  int64_t chunk_begin(int t) const { return nchunks * t / nth; }
+};
+
+// One chunk: images n0 .. n0+nimg-1, tile rows ty0 .. ty1-1 of each, T tiles in (img, ty, tx) order.
+struct Chunk {
+  int64_t n0, nimg, ty0, ty1, T;
+};
+
+Chunk chunk_at(const Plan& p, int64_t N, int64_t ch) {
+  Chunk c;
+  const int64_t group = ch / p.nsub, sub = ch % p.nsub;
+  c.n0 = group * p.nimg;
+  c.nimg = std::min(p.nimg, N - c.n0);
+  c.ty0 = sub * p.rows;
+  c.ty1 = std::min(p.TY, c.ty0 + p.rows);
+  c.T = c.nimg * (c.ty1 - c.ty0) * p.TX;
+  return c;
+}
+
+// Chunks are whole images holding at least this many tiles (so one 28x28 image at F(4x4), 4 images
+// of 7x7): V and M of a chunk (alpha^2 * Tp * (Cp + Np) floats) then stay in L2 between the input
+// transform, the per-position products and the output transform. Measured with apps/bench --mode
+// conv (DD_WINO_CHUNK overrides it, for tuning): 16..48 tiles best, 96..512 5..30 % slower.
+int64_t chunk_tiles() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("DD_WINO_CHUNK");
+    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(32);
+  }();
+  return v;
+}
+
+Plan make_plan(const Conv2dGeometry& g, int m) {
+  Plan p;
+  p.m = m;
+  p.a = m + 2;
+  p.aa = p.a * p.a;
+  p.TY = (g.Ho + m - 1) / m;
+  p.TX = (g.Wo + m - 1) / m;
+  p.tpi = p.TY * p.TX;
+  const int maxth = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t per_thread = (g.N + maxth - 1) / maxth;
+  p.nimg = std::max<int64_t>(1, std::min<int64_t>((chunk_tiles() + p.tpi - 1) / p.tpi, per_thread));
+  p.rows = p.TY;
+  if (p.tpi > chunk_tiles()) p.rows = std::max<int64_t>(1, std::min(p.TY, (chunk_tiles() + p.TX - 1) / p.TX));
+  p.nsub = (p.TY + p.rows - 1) / p.rows;
+  p.nchunks = (g.N + p.nimg - 1) / p.nimg * p.nsub;
+  p.Tp = (p.nimg * p.rows * p.TX + 7) / 8 * 8;
+  p.Hp = p.TY * m + 2;
+  p.Wp = p.TX * m + 2;
+  p.nth = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(maxth, p.nchunks)));
+  return p;
+}
+
+// Kernels in the Winograd domain, laid out for the forward GEMM M^T[xi] = V[xi] U[xi]:
+// U[xi][k][n] (k < K = the convolution's input channels, n < Np = its output channels rounded up
+// to 16, zero padded) = (G w G^T)[xi] for w = w[n,k] (swap = false), or for the input gradient
+// w = w[k,n] rotated by 180 degrees (swap = true: the transposed convolution of gy, K = O, N = C).
+// Computed in double (it is tiny next to the convolution).
+template <int m>
+void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64_t Np, float* U) {
+  constexpr int a = Wino<m>::a;
+  const int64_t K = swap ? g.O : g.C, N = swap ? g.C : g.O;
+  // Loop in U's order (kr outer, n inner) so that the 36 stores of consecutive n are contiguous.
+#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
+  for (int64_t kr = 0; kr < K; ++kr) {
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t o = swap ? kr : n, c = swap ? n : kr;
+      const float* k = w + (o * g.C + c) * 9;
+      double kk[3][3];
+      for (int p = 0; p < 3; ++p)
+        for (int q = 0; q < 3; ++q) kk[p][q] = swap ? k[(2 - p) * 3 + (2 - q)] : k[p * 3 + q];
+      double t[a][3];  // G k
+      for (int i = 0; i < a; ++i)
+        for (int q = 0; q < 3; ++q) t[i][q] = Wino<m>::G[i][0] * kk[0][q] + Wino<m>::G[i][1] * kk[1][q] + Wino<m>::G[i][2] * kk[2][q];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j)
+          U[((i * a + j) * K + kr) * Np + n] =
+              static_cast<float>(t[i][0] * Wino<m>::G[j][0] + t[i][1] * Wino<m>::G[j][1] + t[i][2] * Wino<m>::G[j][2]);
+    }
+    for (int xi = 0; xi < a * a; ++xi) std::fill(U + (xi * K + kr) * Np + N, U + (xi * K + kr + 1) * Np, 0.0f);
+  }
+}
+
+// C[R x 16] = A[R x K] B[K x 16] (row strides lda, ldb, ldc) with R <= 6 rows: the register block
+// of the per-position products (the BLIS/OpenBLAS Haswell-class micro-kernel shape 6 x 16 = 12
+// accumulators): per k two 8-float loads of B, R broadcasts of A, 2R FMAs. The accumulators are
+// named variables (GCC spills an array of them to the stack); `if constexpr` drops the rows >= R.
+template <int R>
+inline void kernel_rx16(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < K; ++k, B += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(B), b1 = _mm256_loadu_ps(B + 8);
+    __m256 av = _mm256_broadcast_ss(A + k);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    if constexpr (R > 1) {
+      av = _mm256_broadcast_ss(A + lda + k);
+      c10 = _mm256_fmadd_ps(av, b0, c10);
+      c11 = _mm256_fmadd_ps(av, b1, c11);
+    }
+    if constexpr (R > 2) {
+      av = _mm256_broadcast_ss(A + 2 * lda + k);
+      c20 = _mm256_fmadd_ps(av, b0, c20);
+      c21 = _mm256_fmadd_ps(av, b1, c21);
+    }
+    if constexpr (R > 3) {
+      av = _mm256_broadcast_ss(A + 3 * lda + k);
+      c30 = _mm256_fmadd_ps(av, b0, c30);
+      c31 = _mm256_fmadd_ps(av, b1, c31);
+    }
+    if constexpr (R > 4) {
+      av = _mm256_broadcast_ss(A + 4 * lda + k);
+      c40 = _mm256_fmadd_ps(av, b0, c40);
+      c41 = _mm256_fmadd_ps(av, b1, c41);
+    }
+    if constexpr (R > 5) {
+      av = _mm256_broadcast_ss(A + 5 * lda + k);
+      c50 = _mm256_fmadd_ps(av, b0, c50);
+      c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+  }
+  _mm256_storeu_ps(C, c00);
+  _mm256_storeu_ps(C + 8, c01);
+  if constexpr (R > 1) _mm256_storeu_ps(C + ldc, c10), _mm256_storeu_ps(C + ldc + 8, c11);
+  if constexpr (R > 2) _mm256_storeu_ps(C + 2 * ldc, c20), _mm256_storeu_ps(C + 2 * ldc + 8, c21);
+  if constexpr (R > 3) _mm256_storeu_ps(C + 3 * ldc, c30), _mm256_storeu_ps(C + 3 * ldc + 8, c31);
+  if constexpr (R > 4) _mm256_storeu_ps(C + 4 * ldc, c40), _mm256_storeu_ps(C + 4 * ldc + 8, c41);
+  if constexpr (R > 5) _mm256_storeu_ps(C + 5 * ldc, c50), _mm256_storeu_ps(C + 5 * ldc + 8, c51);
+#else
+  for (int r = 0; r < R; ++r)
+    for (int n = 0; n < 16; ++n) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[r * lda + k] * B[k * ldb + n];
+      C[r * ldc + n] = s;
+    }
+#endif
+}
+
+// M^T[xi] [T x Np] = V[xi] [T x K] U[xi] [K x Np] for one transform position (A = V, row stride
+// lda; B = U and C = M^T, row stride Np, a multiple of 16). U[xi] is at most 128 x 64 floats
+// (32 KB), so it is read from L1/L2 for every row block and needs no packing; this avoids sgemm's
+// packing copies and per-call overhead on these small products. The last T % 6 rows use a
+// shorter block instead of padding T.
+void gemm_6x16(int64_t T, int64_t K, int64_t Np, const float* A, int64_t lda, const float* B, float* C, int64_t ldc) {
+  for (int64_t n = 0; n < Np; n += 16) {
+    int64_t t = 0;
+    for (; t + 6 <= T; t += 6) kernel_rx16<6>(K, A + t * lda, lda, B + n, Np, C + t * ldc + n, ldc);
+    const float* a = A + t * lda;
+    float* c = C + t * ldc + n;
+    switch (T - t) {
+      case 5: kernel_rx16<5>(K, a, lda, B + n, Np, c, ldc); break;
+      case 4: kernel_rx16<4>(K, a, lda, B + n, Np, c, ldc); break;
+      case 3: kernel_rx16<3>(K, a, lda, B + n, Np, c, ldc); break;
+      case 2: kernel_rx16<2>(K, a, lda, B + n, Np, c, ldc); break;
+      case 1: kernel_rx16<1>(K, a, lda, B + n, Np, c, ldc); break;
+      default: break;
+    }
+  }
+}
+
+inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
+
+// V, M and Gt are stored tile-major, X[t][xi][ch] (channel count rounded to cp): each tile's
+// alpha^2 x cp block is contiguous, so the transforms read and write one compact block per tile
+// (position-major X[xi][t][ch] spreads a tile over alpha^2 planes; measured slower), while each
+// per-position product still sees a plain row-major operand with row stride alpha^2 * cp.
+struct Strides {
+  int64_t pos, tile;  // floats between transform positions, between tiles
+};
+inline Strides tile_major(int aa, int64_t cp) { return {cp, aa * cp}; }
+
+// Offset of tile t (of a chunk) inside a stack of padded planes of size ph x pw.
+inline int64_t tile_offset(const Plan& p, int64_t t, int64_t ph, int64_t pw) {
+  const int64_t img = t / p.tpi, r = t % p.tpi, ty = r / p.TX, tx = r % p.TX;
+  return img * ph * pw + ty * p.m * pw + tx * p.m;
+}
+
+#if defined(__AVX2__)
+// In-register transpose of 8 vectors (8x8 floats): r[k][l] -> r[l][k].
+inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r4, __m256& r5, __m256& r6,
+                       __m256& r7) {
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
+
+// One image src [C][H][W] -> channel-innermost dst[(r + pad) * Wp + col + pad][c] (pixel stride Cp),
+// 8 channels x 8 columns at a time through an in-register transpose where they are all there.
+// Only input rows r0 .. r1-1 (clamped to the image) are packed; entries outside the image (the
+// zero border) and lanes c >= C are not written.
+void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float* dst, int64_t Cp, int64_t Wp,
+                        int64_t pad, int64_t r0, int64_t r1) {
+  r0 = std::max<int64_t>(r0, 0);
+  r1 = std::min(r1, H);
+  for (int64_t cb = 0; cb < C; cb += 8) {
+    const int64_t nc = std::min<int64_t>(8, C - cb);
+    for (int64_t r = r0; r < r1; ++r) {
+      float* d = dst + ((r + pad) * Wp + pad) * Cp + cb;
+      const float* s0 = src + (cb * H + r) * W;
+      int64_t col = 0;
+#if defined(__AVX2__)
+      if (nc == 8)
+        for (; col + 8 <= W; col += 8) {
+          const int64_t cs = H * W;
+          __m256 r0 = _mm256_loadu_ps(s0 + col), r1 = _mm256_loadu_ps(s0 + cs + col),
+                 r2 = _mm256_loadu_ps(s0 + 2 * cs + col), r3 = _mm256_loadu_ps(s0 + 3 * cs + col),
+                 r4 = _mm256_loadu_ps(s0 + 4 * cs + col), r5 = _mm256_loadu_ps(s0 + 5 * cs + col),
+                 r6 = _mm256_loadu_ps(s0 + 6 * cs + col), r7 = _mm256_loadu_ps(s0 + 7 * cs + col);
+          transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
+          float* dc = d + col * Cp;
+          _mm256_storeu_ps(dc, r0);
+          _mm256_storeu_ps(dc + Cp, r1);
+          _mm256_storeu_ps(dc + 2 * Cp, r2);
+          _mm256_storeu_ps(dc + 3 * Cp, r3);
+          _mm256_storeu_ps(dc + 4 * Cp, r4);
+          _mm256_storeu_ps(dc + 5 * Cp, r5);
+          _mm256_storeu_ps(dc + 6 * Cp, r6);
+          _mm256_storeu_ps(dc + 7 * Cp, r7);
+        }
+#endif
+      for (int64_t l = 0; l < nc; ++l)
+        for (int64_t cc = col; cc < W; ++cc) d[cc * Cp + l] = s0[l * H * W + cc];
+    }
+  }
+}
+
+// V[xi][t][c] = (B^T d B)[xi] for the tiles of images n0 .. n0+nimg-1 of x [N,C,H,W].
+// Channels go into the 8 vector lanes (as oneDNN's and ncnn's blocked layouts do): the chunk is
+// first packed channel-innermost into zero-bordered planes P[img][Hp][Wp][Cp], so that every element
+// of a tile is one contiguous 8-float load (no scalar gathers), and the tiles are then transformed
+// one after the other with all their channels, so each tile's output rows V[xi][t][0..Cp) are
+// written whole (full cache lines, not 8-float pieces of lines spread over the chunk).
+// P: nimg * Hp * Wp * Cp floats whose border the caller zeroed (only the interior is written here,
+// so the border stays zero across chunks; lanes >= C stay zero and are never read by the GEMMs).
+template <int m>
+void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad,
+                     int64_t Cp, float* P, float* V) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  const int64_t Wp = p.Wp, plane = p.Hp * Wp;
+  // padded rows ty0*m .. ty1*m + 1 are read: input rows (those) - pad
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    pack_channels_last(x + img * C * H * W, C, H, W, P + img * plane * Cp, Cp, Wp, pad, ck.ty0 * m - pad,
+                       ck.ty1 * m + 2 - pad);
+  v8 d[aa], t[aa];
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
+        for (int64_t cb = 0; cb < C; cb += 8) {
+          const float* base = P + (img * plane + ty * m * Wp + tx * m) * Cp + cb;
+          for (int i = 0; i < a; ++i)
+            for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * Cp);
+          for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);          // columns: B^T d
+          for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
+          const Strides sv = tile_major(aa, Cp);
+          float* out = V + t_idx * sv.tile + cb;
+          for (int k = 0; k < aa; ++k) store8(out + k * sv.pos, d[k]);
+        }
+}
+
+// y[n0+img, o] tiles = A^T M[.][t][o] A (+ b[o]), cropped to Ho x Wo; M = M^T [aa][Tp][Np],
+// 8 output channels per vector.
+template <int m>
+void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo,
+                      const float* b, float* y) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  alignas(32) float buf[m * m * 8];
+  v8 x[aa], t[m * a], r[m * m];
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
+        const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
+        for (int64_t ob = 0; ob < O; ob += 8) {
+          const Strides sm = tile_major(aa, Np);
+          const float* in = M + t_idx * sm.tile + ob;
+          for (int k = 0; k < aa; ++k) x[k] = load8(in + k * sm.pos);
+          for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);          // columns: A^T M  (m x a)
+          for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
+          const int64_t nl = std::min<int64_t>(8, O - ob);
+          if (b) {
+            alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int64_t l = 0; l < nl; ++l) bb[l] = b[ob + l];
+            const v8 bv = load8(bb);
+            for (int k = 0; k < m * m; ++k) r[k] += bv;
+          }
+#if defined(__AVX2__)
+          if (m == 4 && nl == 8) {
+            // 4x4 tiles of 8 channels: two 8x8 transposes turn the 16 channel vectors into, per
+            // channel, rows (0,1) and (2,3) of its tile, stored as 4-float row pieces (masked to the
+            // j1 columns and i1 rows inside the output at the right and bottom edges).
+            float* out = y + (img * O + ob) * Ho * Wo + ty * m * Wo + tx * m;
+            const __m128i cols = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(j1)), _mm_setr_epi32(0, 1, 2, 3));
+            for (int half = 0; half < 2 && 2 * half < i1; ++half) {
+              __m256 q[8];
+              for (int k = 0; k < 8; ++k) std::memcpy(&q[k], &r[half * 8 + k], sizeof(__m256));
+              transpose8(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+              const bool second = 2 * half + 1 < i1;
+              for (int l = 0; l < 8; ++l) {
+                float* o = out + l * Ho * Wo + half * 2 * Wo;
+                if (j1 == 4) {
+                  _mm_storeu_ps(o, _mm256_castps256_ps128(q[l]));
+                  if (second) _mm_storeu_ps(o + Wo, _mm256_extractf128_ps(q[l], 1));
+                } else {
+                  _mm_maskstore_ps(o, cols, _mm256_castps256_ps128(q[l]));
+                  if (second) _mm_maskstore_ps(o + Wo, cols, _mm256_extractf128_ps(q[l], 1));
+                }
+              }
+            }
+            continue;
+          }
+#endif
+          for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
+          for (int64_t l = 0; l < nl; ++l) {
+            float* out = y + (img * O + ob + l) * Ho * Wo + ty * m * Wo + tx * m;
+            for (int64_t i = 0; i < i1; ++i)
+              for (int64_t j = 0; j < j1; ++j) out[i * Wo + j] = buf[(i * m + j) * 8 + l];
+          }
+        }
+      }
+}
+
+// Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), 8 output
+// channels per vector, packed and traversed tile by tile as in input_transform: Q holds nimg planes
+// [TY m][TX m][Op] whose zero border (beyond Ho x Wo) the caller set.
+template <int m>
+void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, int64_t Ho, int64_t Wo, int64_t Op,
+                    float* Q, float* Gt) {
+  constexpr int a = Wino<m>::a, aa = a * a;
+  const int64_t Wq = p.TX * m, plane = p.TY * m * Wq;
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0, ck.ty0 * m, ck.ty1 * m);
+  v8 e[m * m], t[a * m], r[aa];
+  int64_t t_idx = 0;
+  for (int64_t img = 0; img < ck.nimg; ++img)
+    for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
+      for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
+        for (int64_t ob = 0; ob < O; ob += 8) {
+          const float* base = Q + (img * plane + ty * m * Wq + tx * m) * Op + ob;
+          for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) e[i * m + j] = load8(base + (i * Wq + j) * Op);
+          for (int j = 0; j < m; ++j) Wino<m>::aa(e + j, m, t + j, m);          // columns: A e   (a x m)
+          for (int i = 0; i < a; ++i) Wino<m>::aa(t + i * m, 1, r + i * a, 1);  // rows: (A e) A^T
+          const Strides sg = tile_major(aa, Op);
+          float* out = Gt + t_idx * sg.tile + ob;
+          for (int k = 0; k < aa; ++k) store8(out + k * sg.pos, r[k]);
+        }
+}
+
+// dU [O6 x Cp16] += Gt^T [O6 x T] V [T x Cp16] for one transform position: the weight-gradient
+// product dU[o][c] += sum_t Gt[t][o] V[t][c]. Blocks of 6 rows (o) x 16 columns (c), 12 named
+// accumulators (an array of them is spilled to the stack by GCC); per t six broadcasts of Gt and two
+// loads of V. O6 (a multiple of 6) <= Op, the row stride of Gt, whose extra columns are zero.
+void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t lda, const float* V, int64_t ldb,
+             float* dU) {
+#if defined(__AVX2__) && defined(__FMA__)
+  for (int64_t o = 0; o < O6; o += 6)
+    for (int64_t c = 0; c < Cp16; c += 16) {
+      float* C = dU + o * Cp16 + c;
+      __m256 c00 = _mm256_loadu_ps(C), c01 = _mm256_loadu_ps(C + 8);
+      __m256 c10 = _mm256_loadu_ps(C + Cp16), c11 = _mm256_loadu_ps(C + Cp16 + 8);
+      __m256 c20 = _mm256_loadu_ps(C + 2 * Cp16), c21 = _mm256_loadu_ps(C + 2 * Cp16 + 8);
+      __m256 c30 = _mm256_loadu_ps(C + 3 * Cp16), c31 = _mm256_loadu_ps(C + 3 * Cp16 + 8);
+      __m256 c40 = _mm256_loadu_ps(C + 4 * Cp16), c41 = _mm256_loadu_ps(C + 4 * Cp16 + 8);
+      __m256 c50 = _mm256_loadu_ps(C + 5 * Cp16), c51 = _mm256_loadu_ps(C + 5 * Cp16 + 8);
+      const float* a = Gt + o;
+      const float* b = V + c;
+      for (int64_t t = 0; t < T; ++t, a += lda, b += ldb) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 av = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+        av = _mm256_broadcast_ss(a + 4);
+        c40 = _mm256_fmadd_ps(av, b0, c40);
+        c41 = _mm256_fmadd_ps(av, b1, c41);
+        av = _mm256_broadcast_ss(a + 5);
+        c50 = _mm256_fmadd_ps(av, b0, c50);
+        c51 = _mm256_fmadd_ps(av, b1, c51);
+      }
+      _mm256_storeu_ps(C, c00);
+      _mm256_storeu_ps(C + 8, c01);
+      _mm256_storeu_ps(C + Cp16, c10);
+      _mm256_storeu_ps(C + Cp16 + 8, c11);
+      _mm256_storeu_ps(C + 2 * Cp16, c20);
+      _mm256_storeu_ps(C + 2 * Cp16 + 8, c21);
+      _mm256_storeu_ps(C + 3 * Cp16, c30);
+      _mm256_storeu_ps(C + 3 * Cp16 + 8, c31);
+      _mm256_storeu_ps(C + 4 * Cp16, c40);
+      _mm256_storeu_ps(C + 4 * Cp16 + 8, c41);
+      _mm256_storeu_ps(C + 5 * Cp16, c50);
+      _mm256_storeu_ps(C + 5 * Cp16 + 8, c51);
+    }
+#else
+  for (int64_t o = 0; o < O6; ++o)
+    for (int64_t c = 0; c < Cp16; ++c) {
+      float s = dU[o * Cp16 + c];
+      for (int64_t t = 0; t < T; ++t) s += Gt[t * lda + o] * V[t * ldb + c];
+      dU[o * Cp16 + c] = s;
+    }
+#endif
+}
+
+inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// y = conv(x, kernels already transformed into U [aa][C][Np]) + b; g is the forward geometry.
+template <int m>
+void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
+                    float* scratch) {
+  const int64_t Cp = round8(g.C), Np = round16(g.O);
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = p.aa * Cp * p.Tp, M_sz = p.aa * Np * p.Tp;
+  const int64_t per_thread = planes_sz + V_sz + M_sz;
+#pragma omp parallel num_threads(p.nth) if (p.nth > 1)
+  {
+    const int th = omp_get_thread_num();
+    float* planes = scratch + th * per_thread;
+    float* V = planes + planes_sz;
+    float* M = V + V_sz;
+    // Only the planes' zero border matters: V rows beyond the last tile and lanes >= C only feed
+    // M entries the output transform never reads.
+    std::fill(planes, planes + planes_sz, 0.0f);
+    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
+      const Chunk ck = chunk_at(p, g.N, ch);
+      const int64_t n0 = ck.n0, T = ck.T;
+      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
+      // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
+      for (int xi = 0; xi < p.aa; ++xi)
+        gemm_6x16(T, g.C, Np, V + xi * Cp, p.aa * Cp, U + xi * g.C * Np, M + xi * Np, p.aa * Np);
+      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, y + n0 * g.O * g.Ho * g.Wo);
+    }
+  }
+}
+
+template <int m>
+int64_t forward_scratch(const Conv2dGeometry& g, const Plan& p) {
+  return p.nth * (p.nimg * p.Hp * p.Wp * round8(g.C) + p.aa * (round8(g.C) + round16(g.O)) * p.Tp);
+}
+
+template <int m>
+void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                  Workspace<float>& ws) {
+  const Plan p = make_plan(g, m);
+  const int64_t U_sz = p.aa * g.C * round16(g.O);
+  float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(g, p)));
+  transform_weights<m>(g, w, false, round16(g.O), U);
+  forward_with_U<m>(g, p, x, U, b, y, U + U_sz);
+}
+
+// dx = conv(gy, rot180(w) with O and C swapped), padding 2 - pad: its geometry has the roles of
+// (C, H, W) and (O, Ho, Wo) exchanged.
+template <int m>
+void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* w, float* dx, Workspace<float>& ws) {
+  Conv2dGeometry t = g;
+  t.C = g.O;
+  t.H = g.Ho;
+  t.W = g.Wo;
+  t.O = g.C;
+  t.Ho = g.H;
+  t.Wo = g.W;
+  t.pad = 2 - g.pad;
+  const Plan p = make_plan(t, m);
+  const int64_t U_sz = p.aa * t.C * round16(t.O);
+  float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
+  transform_weights<m>(g, w, true, round16(t.O), U);
+  forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
+}
+
+// dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per thread, then summed in thread order so that a
+// fixed thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
+// V is stored with C rounded up to 16 (lanes >= C stay zero) so the kernel's 16 columns fit.
+template <int m>
+void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws) {
+  constexpr int a = Wino<m>::a;
+  const Plan p = make_plan(g, m);
+  const int64_t Cp = round16(g.C), O6 = (g.O + 5) / 6 * 6, Op = round8(O6);
+  const int64_t dU_sz = p.aa * O6 * Cp;
+  const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, gplanes_sz = p.nimg * p.TY * m * p.TX * m * Op;
+  const int64_t V_sz = p.aa * Cp * p.Tp, G_sz = p.aa * Op * p.Tp;
+  const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
+  float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));
+#pragma omp parallel num_threads(p.nth) if (p.nth > 1)
+  {
+    const int th = omp_get_thread_num();
+    float* planes = scratch + th * per_thread;
+    float* gplanes = planes + planes_sz;
+    float* V = gplanes + gplanes_sz;
+    float* Gt = V + V_sz;
+    float* dU = Gt + G_sz;
+    // Zero the planes' borders and the accumulator dU. V lanes >= C and Gt lanes >= O may hold
+    // anything: they only reach dU entries (c >= C, o >= O) that are never read.
+    std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
+    std::fill(dU, dU + dU_sz, 0.0f);
+    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
+      const Chunk ck = chunk_at(p, g.N, ch);
+      const int64_t n0 = ck.n0, T = ck.T;
+      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
+      grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
+      for (int xi = 0; xi < p.aa; ++xi)
+        gemm_tn(T, O6, Cp, Gt + xi * Op, p.aa * Op, V + xi * Cp, p.aa * Cp, dU + xi * O6 * Cp);
+    }
+  }
+  // Sum the per-thread dU in thread order and map back: dw[o,c] = G^T dU G.
+  const float* dU0 = scratch + planes_sz + gplanes_sz + V_sz + G_sz;
+  const int nth = p.nth;
+#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
+  for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
+    const int64_t o = oc / g.C, c = oc % g.C;
+    double u[a * a];
+    for (int k = 0; k < a * a; ++k) {
+      const int64_t idx = (k * O6 + o) * Cp + c;
+      float s = dU0[idx];
+      for (int th = 1; th < nth; ++th) s += dU0[th * per_thread + idx];
+      u[k] = s;
+    }
+    double t[3][a];  // G^T dU
+    for (int pp = 0; pp < 3; ++pp)
+      for (int j = 0; j < a; ++j) {
+        double s = 0;
+        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * u[i * a + j];
+        t[pp][j] = s;
+      }
+    for (int pp = 0; pp < 3; ++pp)
+      for (int q = 0; q < 3; ++q) {
+        double s = 0;
+        for (int j = 0; j < a; ++j) s += t[pp][j] * Wino<m>::G[j][q];
+        dw[oc * 9 + pp * 3 + q] = static_cast<float>(s);
+      }
+  }
+}
+
+int checked_tile(const Conv2dGeometry& g, int tile, const char* op) {
+  if (!winograd_supported(g))
+    throw std::invalid_argument(std::string(op) + ": expected a 3x3 stride-1 convolution with padding 0..2, got " +
+                                std::to_string(g.kh) + "x" + std::to_string(g.kw) + " stride " +
+                                std::to_string(g.stride) + " padding " + std::to_string(g.pad));
+  if (tile == 0) return winograd_tile(g);
+  if (tile != 2 && tile != 4)
+    throw std::invalid_argument(std::string(op) + ": expected tile 0, 2 or 4, got " + std::to_string(tile));
+  return tile;
+}
+
+}  // namespace
+
+bool winograd_supported(const Conv2dGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad >= 0 && g.pad <= 2 && g.Ho >= 1 && g.Wo >= 1;
+}
+
+int winograd_tile(const Conv2dGeometry& g) {
+  // Multiplies per output pixel, padding of the last tiles included: 36/16 * (cover / pixels) for
+  // F(4x4) against 16/4 for F(2x2).
+  auto cost = [&](int m) {
+    const double cover = static_cast<double>((g.Ho + m - 1) / m * m) * ((g.Wo + m - 1) / m * m);
+    return (m + 2.0) * (m + 2.0) / (m * m) * cover / (static_cast<double>(g.Ho) * g.Wo);
+  };
+  return cost(4) <= cost(2) ? 4 : 2;
+}
+
+void winograd_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                             Workspace<float>& ws, int tile) {
+  if (checked_tile(g, tile, "winograd_conv2d_forward") == 4)
+    forward_impl<4>(g, x, w, b, y, ws);
+  else
+    forward_impl<2>(g, x, w, b, y, ws);
+}
+
+void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* w, float* dx,
+                                    Workspace<float>& ws, int tile) {
+  if (checked_tile(g, tile, "winograd_conv2d_backward_input") == 4)
+    backward_input_impl<4>(g, gy, w, dx, ws);
+  else
+    backward_input_impl<2>(g, gy, w, dx, ws);
+}
+
+void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, float* db,
+                                     Workspace<float>& ws, int tile) {
+  const int m = checked_tile(g, tile, "winograd_conv2d_backward_weight");
+  if (db) {
+    // db[o] = sum_{n,i,j} gy[n,o,i,j]: each image's plane summed in float (vectorisable, at most
+    // Ho*Wo terms), the planes accumulated in double.
+    const int64_t P = g.Ho * g.Wo;
+#pragma omp parallel for schedule(static) if (g.N * g.O * P > (1 << 15))
+    for (int64_t o = 0; o < g.O; ++o) {
+      double s = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* r = gy + (n * g.O + o) * P;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t k = 0;
+        for (; k + 8 <= P; k += 8)
+          for (int l = 0; l < 8; ++l) acc[l] += r[k + l];
+        float t = 0;
+        for (; k < P; ++k) t += r[k];
+        s += static_cast<double>(t) + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+      }
+      db[o] = static_cast<float>(s);
+    }
+  }
+  if (!dw) return;
+  if (m == 4)
+    backward_weight_impl<4>(g, gy, x, dw, ws);
+  else
+    backward_weight_impl<2>(g, gy, x, dw, ws);
+}
+
+}  // namespace dd

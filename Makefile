@@ -78,7 +78,7 @@ TEST_MAIN  := $(BUILD)/tests/doctest_main.o
 # Keep object files make would otherwise treat as intermediate (faster test rebuilds).
 .SECONDARY:
 
-.PHONY: all lib apps tests test test-asan check-layers deps help clean
+.PHONY: all lib apps tests test test-asan check-layers bench deps help clean
 .DEFAULT_GOAL := all
 
 all: lib apps  ## build the library and every program in apps/
@@ -118,6 +118,9 @@ test-asan:  ## the same suites built with -fsanitize=address,undefined (in build
 
 check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
+
+bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
+	./$(filter %/bench,$(APPS)) --mode both --threads 2 --batch 64 --steps 10 --rounds 2
 
 deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; sudo when not root)
 	@bash scripts/deps.sh

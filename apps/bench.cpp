@@ -1,5 +1,16 @@
-// Micro- and macro-benchmarks. For now one mode:
+// Micro- and macro-benchmarks.
 //
+//   ./apps/bench --mode train|sample|both [--batch 64] [--threads 2] [--steps 10] [--warmup 3]
+//                [--rounds 2] [--no-torch]
+//
+// times the C++ training step (L_simple forward, backward, gradient clipping, Adam; the batch is made
+// outside the timer) and sampling step (one reverse step of Algorithm 2 under no-grad) of the default
+// UNet, and, when /usr/bin/python3 has torch, runs ../shared/bench/torch_reference.py with the same
+// batch and threads in the same run, the two interleaved round by round, then prints both medians,
+// their spread, GFLOP/s (380.08 MFLOP forward per sample, 3x for a training step), peak RSS and the
+// ratio. Its last line is one JSON object.
+//
+
 //   ./apps/bench --mode conv [--batch 64] [--threads 1,2] [--reps 7] [--warmup 2] [--variants ...]
 //                [--stat median|min] [--clock wall|cpu] [--only SUBSTRING]
 //
@@ -25,6 +36,19 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "apps/common/model.h"
+#include "autograd/var.h"
+#include "ddpm/diffusion.h"
+#include "ddpm/losses.h"
+#include "nn/optim.h"
+#include "nn/unet.h"
 #include "tensor/conv.h"
 #include "tensor/parallel.h"
 #include "tensor/random.h"
@@ -35,7 +59,7 @@ namespace {
 using namespace dd;
 
 struct Options {
-  std::string mode = "conv";
+  std::string mode = "both";
   int64_t batch = 64;
   std::vector<int> threads{1, 2};
   int reps = 7, warmup = 2;
@@ -43,6 +67,9 @@ struct Options {
   std::string only;  // substring filter on shape names
   std::string stat = "median";  // or min (more robust on a busy shared machine)
   std::string clock = "wall";    // or cpu: process CPU time (for 1-thread tuning on a shared machine)
+  int steps = 10, rounds = 2;    // train/sample: timed steps per round, interleaved rounds
+  bool no_torch = false;
+  std::string torch_script = "../shared/bench/torch_reference.py";
 };
 
 double now_s(bool cpu) {
@@ -186,13 +213,153 @@ int run_conv(const Options& opt) {
   return 0;
 }
 
+
+// ---- whole steps, side by side with PyTorch ------------------------------------------------------
+
+constexpr double kForwardFlopsPerSample = 380.08e6;  // torch_reference.py's count (convs, linears, attention)
+
+double peak_rss_mib() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;  // Linux: KiB
+}
+
+struct StepTimer {
+  explicit StepTimer(int64_t batch) : batch(batch), init(0), model(UNetConfig{}, init), sched(ddpm::linear_schedule(1000)) {
+    adam = std::make_unique<Adam<float>>(model, AdamConfig{});
+    train_denoiser = app::make_train_denoiser(model);
+    denoiser = app::make_denoiser(model);
+  }
+  // One training step as train_mnist takes it; x0 ~ U[-1, 1], t and noise drawn before the timer.
+  double train_step(int64_t i) {
+    Rng rng(1, static_cast<uint64_t>(i) << 24);
+    Tensor<float> x0 = rng.uniform<float>({batch, 1, 28, 28}, -1.0f, 1.0f);
+    std::vector<int64_t> t = rng.integers(batch, 1, 1001);
+    Tensor<float> noise = rng.normal<float>({batch, 1, 28, 28});
+    const double t0 = now_s(false);
+    model.zero_grad();
+    ddpm::TrainingLoss loss = ddpm::training_loss(sched, train_denoiser, x0, t, noise);
+    loss.loss.backward();
+    clip_grad_norm(model, 1.0);
+    adam->step();
+    const double dt = now_s(false) - t0;
+    if (!std::isfinite(loss.loss.item())) throw std::runtime_error("bench: the training loss is not finite");
+    return dt;
+  }
+  // One reverse step x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z.
+  double sample_step(int64_t i) {
+    Rng rng(2, static_cast<uint64_t>(i) << 24);
+    if (!x.defined()) x = rng.normal<float>({batch, 1, 28, 28});
+    Tensor<float> z = rng.normal<float>({batch, 1, 28, 28});
+    const int64_t t = std::max<int64_t>(1, 1000 - i);
+    const double t0 = now_s(false);
+    Tensor<float> eps = denoiser(x, std::vector<int64_t>(batch, t));
+    const float coef = static_cast<float>(sched.betas[t] / sched.sqrt_one_minus_abar[t]);
+    const float inv_sqrt_alpha = static_cast<float>(1.0 / std::sqrt(sched.alphas[t]));
+    const float sigma = t > 1 ? static_cast<float>(std::sqrt(sched.betas[t])) : 0.0f;
+    Tensor<float> next({batch, 1, 28, 28});
+    for (int64_t k = 0; k < next.numel(); ++k)
+      next.data()[k] = inv_sqrt_alpha * (x.data()[k] - coef * eps.data()[k]) + sigma * z.data()[k];
+    x = next;
+    return now_s(false) - t0;
+  }
+  int64_t batch;
+  Rng init;
+  UNet<float> model;
+  ddpm::Schedule sched;
+  std::unique_ptr<Adam<float>> adam;
+  ddpm::TrainDenoiser train_denoiser;
+  ddpm::Denoiser denoiser;
+  Tensor<float> x;
+};
+
+// Runs torch_reference.py once (one round) and returns its JSON line, or null when torch is absent.
+nlohmann::json run_torch(const Options& opt, const std::string& mode, int threads) {
+  const std::string cmd = "/usr/bin/python3 '" + opt.torch_script + "' --mode " + mode + " --batch " +
+                          std::to_string(opt.batch) + " --threads " + std::to_string(threads) + " --steps " +
+                          std::to_string(opt.steps) + " --warmup " + std::to_string(opt.warmup) + " --json 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return nullptr;
+  std::string out;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  if (pclose(p) != 0) return nullptr;
+  const auto last = out.find_last_of('{') == std::string::npos ? std::string::npos : out.rfind("\n{");
+  nlohmann::json j = nlohmann::json::parse(last == std::string::npos ? out : out.substr(last + 1), nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? NAN : v[v.size() / 2];
+}
+
+int run_steps(const Options& opt) {
+  const int threads = opt.threads.back();  // default 2
+  set_num_threads(threads);
+  const bool torch_ok = !opt.no_torch && std::filesystem::exists("/usr/bin/python3") &&
+                        std::filesystem::exists(opt.torch_script) &&
+                        std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+  if (!opt.no_torch && !torch_ok)
+    std::fprintf(stderr, "bench: PyTorch not found (/usr/bin/python3 with torch, %s): C++ only\n", opt.torch_script.c_str());
+  StepTimer timer(opt.batch);
+  nlohmann::json js = {{"threads", threads}, {"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds}};
+  std::vector<std::string> modes;
+  if (opt.mode == "train" || opt.mode == "both") modes.push_back("train");
+  if (opt.mode == "sample" || opt.mode == "both") modes.push_back("sample");
+  std::printf("%-7s %-8s %10s %10s %10s %12s %8s %10s\n", "mode", "impl", "s/step", "min", "max", "img/s", "GFLOP/s", "ratio");
+  for (const std::string& mode : modes) {
+    std::vector<double> cpp, torch;
+    double torch_rss = NAN;
+    int64_t counter = 0;
+    for (int round = 0; round < opt.rounds; ++round) {
+      for (int i = 0; i < opt.warmup + opt.steps; ++i) {
+        const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
+        if (i >= opt.warmup) cpp.push_back(dt);
+      }
+      if (torch_ok) {
+        nlohmann::json tj = run_torch(opt, mode, threads);
+        if (!tj.is_null()) {
+          for (double v : tj["step_times"]) torch.push_back(v);
+          torch_rss = std::isnan(torch_rss) ? tj["peak_rss_mib"].get<double>() : std::max(torch_rss, tj["peak_rss_mib"].get<double>());
+        }
+      }
+    }
+    const double flops = kForwardFlopsPerSample * opt.batch * (mode == "train" ? 3 : 1);
+    auto row = [&](const char* impl, const std::vector<double>& v, double ratio) {
+      std::printf("%-7s %-8s %10.4f %10.4f %10.4f %12.1f %8.1f %10s\n", mode.c_str(), impl, median(v),
+                  *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()), opt.batch / median(v),
+                  flops / median(v) / 1e9, std::isnan(ratio) ? "" : (std::to_string(ratio).substr(0, 5) + "x").c_str());
+    };
+    const double ratio = torch.empty() ? NAN : median(torch) / median(cpp);
+    row("c++", cpp, ratio);
+    if (!torch.empty()) row("pytorch", torch, NAN);
+    js[mode + "_s_per_step"] = median(cpp);
+    js[mode + "_s_per_step_min"] = *std::min_element(cpp.begin(), cpp.end());
+    if (!torch.empty()) {
+      js["torch_" + mode + "_s_per_step"] = median(torch);
+      js["torch_" + mode + "_peak_rss_mib"] = torch_rss;
+      js[mode + "_speedup_vs_torch"] = ratio;
+    }
+  }
+  js["peak_rss_mib"] = peak_rss_mib();
+  std::printf("peak RSS: c++ %.0f MiB (the whole bench process)\n", peak_rss_mib());
+  std::printf("%s\n", js.dump().c_str());  // last line: one JSON object
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
   CLI::App app{"ddpm-cpp benchmarks"};
-  app.add_option("--mode", opt.mode, "what to time: conv (every UNet conv shape, generic vs fast)")
-      ->check(CLI::IsMember({"conv"}));
+  app.add_option("--mode", opt.mode, "conv (every UNet conv shape, generic vs fast), or train / sample / both "
+                 "(whole steps, against PyTorch in the same run)")
+      ->check(CLI::IsMember({"conv", "train", "sample", "both"}));
+  app.add_option("--steps", opt.steps, "train/sample: timed steps per round")->check(CLI::PositiveNumber);
+  app.add_option("--rounds", opt.rounds, "train/sample: rounds, C++ and PyTorch interleaved")->check(CLI::PositiveNumber);
+  app.add_flag("--no-torch", opt.no_torch, "train/sample: do not run PyTorch");
+  app.add_option("--torch-script", opt.torch_script, "path of torch_reference.py");
   app.add_option("--batch", opt.batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--threads", opt.threads, "thread counts to run, e.g. --threads 1,2")
       ->delimiter(',')
@@ -209,6 +376,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"wall", "cpu"}));
   app.add_option("--only", opt.only, "only conv shapes whose name contains this");
   CLI11_PARSE(app, argc, argv);
-  if (opt.mode == "conv") return run_conv(opt);
-  return 1;
+  try {
+    if (opt.mode == "conv") return run_conv(opt);
+    return run_steps(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -53,6 +53,17 @@ Tensor<float> load_samples(const std::string& path, int grid_cols, int cell, int
   return x;
 }
 
+// The held-out reference: test digits in one fixed random order (not the file's order: MNIST's
+// first 5,000 test digits come from other writers than the last 5,000), so --n-real N takes an
+// unbiased N-digit subset, the same for every run.
+std::vector<int64_t> reference_order(int64_t n_test) {
+  std::vector<int64_t> order(static_cast<size_t>(n_test));
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(0x5EED);
+  for (int64_t i = n_test - 1; i > 0; --i) std::swap(order[i], order[static_cast<int64_t>(rng.uniform1() * (i + 1))]);
+  return order;
+}
+
 SampleMetrics measure(const MnistClassifier<float>& model, const Tensor<float>& samples, const Tensor<double>& real_features) {
   const ClassifierOutputs s = classify(model, samples);
   return compute_sample_metrics(s.features, s.probs, real_features, kNeighbours);
@@ -74,10 +85,9 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
       throw std::invalid_argument("--sizes: expected values in [" + std::to_string(kNeighbours + 1) + ", " + std::to_string(n_test / 2) + "], got " + std::to_string(n));
   std::printf("Command: ./apps/eval --calibrate --classifier FILE --seed %llu\n", static_cast<unsigned long long>(seed));
   for (int64_t n : sizes) {
-    // reference: the first N test digits; the sets: N random training digits (seeded), transformed
-    std::vector<int64_t> ref(n), other(n);
-    std::iota(ref.begin(), ref.end(), 0);
-    std::iota(other.begin(), other.end(), n_test - n);  // disjoint held-out digits (the last N)
+    // reference: N test digits (as for SAMPLES); the sets: N random training digits (seeded), transformed
+    const std::vector<int64_t> order = reference_order(n_test);
+    const std::vector<int64_t> ref(order.begin(), order.begin() + n), other(order.begin() + n, order.begin() + 2 * n);
     Rng rng(seed * 1000003 + static_cast<uint64_t>(n));
     std::vector<int64_t> pick(n), single;
     for (auto& i : pick) i = static_cast<int64_t>(rng.uniform1() * n_train);
@@ -93,7 +103,7 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
     };
     Rng noise_rng(seed * 1000003 + static_cast<uint64_t>(n) + 7);
     const std::vector<Row> rows = {
-        {"held-out test digits (other N)", take(data.test, other)},
+        {"other held-out test digits", take(data.test, other)},
         {"training digits", train_set},
         {"training digits, blurred (Gaussian sigma 1 px)", gaussian_blur(train_set, 1.0)},
         {"training digits, noised (+ N(0, 0.3^2), clipped)", add_noise(train_set, 0.3, noise_rng)},
@@ -102,7 +112,7 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
         {"pure noise N(0,1) clipped to [-1,1]", gaussian_noise_images(n, noise_rng)},
         {"uniform noise in [-1,1] (seen in training)", uniform_noise_images(n, noise_rng)},
     };
-    std::printf("\nN = %lld (reference: the first %lld test digits)\n\n", static_cast<long long>(n), static_cast<long long>(n));
+    std::printf("\nN = %lld (reference: %lld held-out test digits)\n\n", static_cast<long long>(n), static_cast<long long>(n));
     std::printf("| set | FID | IS | KL(hist, uniform) | mean max-conf | frac conf > 0.9 | precision | recall |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows) {
@@ -170,7 +180,8 @@ int run(int argc, char** argv) {
   const int64_t m = n_real > 0 ? n_real : std::min<int64_t>(n, data.test.size(0));
   if (m < kNeighbours + 1 || m > data.test.size(0))
     throw std::invalid_argument("--n-real: expected " + std::to_string(kNeighbours + 1) + ".." + std::to_string(data.test.size(0)) + ", got " + std::to_string(m));
-  const Tensor<double> real = classify(model, data.test.slice(0, 0, m).contiguous()).features;
+  const std::vector<int64_t> order = reference_order(data.test.size(0));
+  const Tensor<double> real = classify(model, take(data.test, std::vector<int64_t>(order.begin(), order.begin() + m))).features;
   const SampleMetrics metrics = measure(model, x, real);
   std::fprintf(stderr, "%s: %s", samples.c_str(), metrics.to_table().c_str());
   std::printf("%s\n", metrics.to_json().c_str());

@@ -241,7 +241,7 @@ std::string SampleMetrics::to_table() const {
   std::string s;
   s += "samples " + std::to_string(n_samples) + ", real reference " + std::to_string(n_real) + "\n";
   s += "  classifier-FID        " + num(fid, "%.3f") + "   (0 = same feature statistics as the real digits)\n";
-  s += "  inception score       " + num(inception_score, "%.3f") + "   (1..10; real test digits ~9.9)\n";
+  s += "  inception score       " + num(inception_score, "%.3f") + "   (1..10; real held-out digits ~9.6, docs/metrics.md)\n";
   s += "  KL(classes||uniform)  " + num(kl_uniform, "%.4f") + "   (0 = balanced classes, 2.303 = one class)\n";
   s += "  mean max-confidence   " + num(mean_max_confidence, "%.4f") + "\n";
   s += "  fraction conf > 0.9   " + num(fraction_above_0_9, "%.4f") + "\n";

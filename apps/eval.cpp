@@ -16,6 +16,7 @@
 
 #include "apps/common/data.h"
 #include "apps/common/degrade.h"
+#include "apps/common/sample_quality.h"
 #include "nn/checkpoint.h"
 #include "nn/classifier.h"
 #include "nn/metrics.h"
@@ -28,7 +29,7 @@ using namespace dd::app;
 
 namespace {
 
-constexpr int kNeighbours = 3;  // Kynkaanniemi et al. 2019
+constexpr int kNeighbours = SampleQuality::kNeighbours;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && std::equal(suffix.rbegin(), suffix.rend(), s.rbegin(), [](char a, char b) {
@@ -53,22 +54,6 @@ Tensor<float> load_samples(const std::string& path, int grid_cols, int cell, int
   return x;
 }
 
-// The held-out reference: test digits in one fixed random order (not the file's order: MNIST's
-// first 5,000 test digits come from other writers than the last 5,000), so --n-real N takes an
-// unbiased N-digit subset, the same for every run.
-std::vector<int64_t> reference_order(int64_t n_test) {
-  std::vector<int64_t> order(static_cast<size_t>(n_test));
-  std::iota(order.begin(), order.end(), 0);
-  Rng rng(0x5EED);
-  for (int64_t i = n_test - 1; i > 0; --i) std::swap(order[i], order[static_cast<int64_t>(rng.uniform1() * (i + 1))]);
-  return order;
-}
-
-SampleMetrics measure(const MnistClassifier<float>& model, const Tensor<float>& samples, const Tensor<double>& real_features) {
-  const ClassifierOutputs s = classify(model, samples);
-  return compute_sample_metrics(s.features, s.probs, real_features, kNeighbours);
-}
-
 std::string f3(double v, const char* fmt = "%.3f") {
   char b[32];
   std::snprintf(b, sizeof b, fmt, v);
@@ -76,7 +61,7 @@ std::string f3(double v, const char* fmt = "%.3f") {
 }
 
 // Calibration: the metrics of known image sets against N held-out test digits, at each N.
-int calibrate(const MnistClassifier<float>& model, const Dataset& data, const std::string& folder, const std::vector<int64_t>& sizes,
+int calibrate(const std::string& classifier, const Dataset& data, const std::string& folder, const std::vector<int64_t>& sizes,
               uint64_t seed) {
   const std::vector<int64_t> train_labels = load_labels(folder, true);
   const int64_t n_train = data.train.size(0), n_test = data.test.size(0);
@@ -87,7 +72,7 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
   for (int64_t n : sizes) {
     // reference: N test digits (as for SAMPLES); the sets: N random training digits (seeded), transformed
     const std::vector<int64_t> order = reference_order(n_test);
-    const std::vector<int64_t> ref(order.begin(), order.begin() + n), other(order.begin() + n, order.begin() + 2 * n);
+    const std::vector<int64_t> other(order.begin() + n, order.begin() + 2 * n);
     Rng rng(seed * 1000003 + static_cast<uint64_t>(n));
     std::vector<int64_t> pick(n), single;
     for (auto& i : pick) i = static_cast<int64_t>(rng.uniform1() * n_train);
@@ -96,7 +81,7 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
     if (static_cast<int64_t>(single.size()) < n)
       throw std::invalid_argument("--sizes: only " + std::to_string(single.size()) + " training 3s for the single-class set, asked for " + std::to_string(n));
     const Tensor<float> train_set = take(data.train, pick);
-    const Tensor<double> real = classify(model, take(data.test, ref)).features;
+    const SampleQuality quality(classifier, data.test, n);  // reference: the first N of reference_order
     struct Row {
       std::string name;
       Tensor<float> images;
@@ -116,7 +101,7 @@ int calibrate(const MnistClassifier<float>& model, const Dataset& data, const st
     std::printf("| set | FID | IS | KL(hist, uniform) | mean max-conf | frac conf > 0.9 | precision | recall |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Row& r : rows) {
-      const SampleMetrics m = measure(model, r.images, real);
+      const SampleMetrics m = quality.measure(r.images);
       std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.name.c_str(), f3(m.fid, "%.2f").c_str(), f3(m.inception_score, "%.2f").c_str(),
                   f3(m.kl_uniform).c_str(), f3(m.mean_max_confidence).c_str(), f3(m.fraction_above_0_9).c_str(), f3(m.precision).c_str(),
                   f3(m.recall).c_str());
@@ -164,25 +149,16 @@ int run(int argc, char** argv) {
   }
   if (threads > 0) set_num_threads(threads);
 
-  Rng rng(0);
-  MnistClassifier<float> model(rng);
-  load_weights(classifier, model);
-  model.eval();
-
   if (calibrate_mode) {
     const Dataset data = load_dataset("mnist", data_dir);
-    return calibrate(model, data, data.folder, sizes, seed);
+    return calibrate(classifier, data, data.folder, sizes, seed);
   }
   const Tensor<float> x = load_samples(samples, grid_cols, cell, padding, count);
   const int64_t n = x.size(0);
   if (n < kNeighbours + 1) throw std::invalid_argument(samples + ": expected at least " + std::to_string(kNeighbours + 1) + " images, got " + std::to_string(n));
   const Dataset data = load_dataset("mnist", data_dir);
-  const int64_t m = n_real > 0 ? n_real : std::min<int64_t>(n, data.test.size(0));
-  if (m < kNeighbours + 1 || m > data.test.size(0))
-    throw std::invalid_argument("--n-real: expected " + std::to_string(kNeighbours + 1) + ".." + std::to_string(data.test.size(0)) + ", got " + std::to_string(m));
-  const std::vector<int64_t> order = reference_order(data.test.size(0));
-  const Tensor<double> real = classify(model, take(data.test, std::vector<int64_t>(order.begin(), order.begin() + m))).features;
-  const SampleMetrics metrics = measure(model, x, real);
+  const SampleQuality quality(classifier, data.test, n_real > 0 ? n_real : std::min<int64_t>(n, data.test.size(0)));
+  const SampleMetrics metrics = quality.measure(x);
   std::fprintf(stderr, "%s: %s", samples.c_str(), metrics.to_table().c_str());
   std::printf("%s\n", metrics.to_json().c_str());
   return 0;

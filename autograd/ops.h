@@ -73,6 +73,9 @@ template <class T> Var<T> max_pool2x2(const Var<T>& x);
 template <class T> Var<T> avg_pool2x2(const Var<T>& x);
 // mean_n -log softmax(logits[n])[labels[n]] (F.cross_entropy), logits [N, K], labels in [0, K)
 template <class T> Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels);
+// Fraction of rows n whose argmax (first maximum on ties) equals labels[n]; logits [N, K], N >= 1.
+// A metric, not differentiable: it takes the values and records nothing on the tape.
+template <class T> double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels);
 
 // ---- operators ----
 template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }

@@ -1,5 +1,6 @@
 // Network layers other than convolution and normalization: nearest upsampling, linear, attention,
 // dropout, the sinusoidal timestep embedding (a constant), 2x2 pooling and cross-entropy.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -225,6 +226,26 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels) {
   });
 }
 
+template <class T>
+double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels) {
+  const Shape& s = logits.shape();
+  if (s.size() != 2 || s[0] != static_cast<int64_t>(labels.size()) || s[0] < 1)
+    shape_error("accuracy", "logits [" + std::to_string(labels.size()) + ", K] for " + std::to_string(labels.size()) +
+                                " labels (at least one)",
+                "logits " + shape_str(s));
+  const Tensor<T> z = logits.contiguous();
+  const int64_t N = s[0], K = s[1];
+  int64_t correct = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    if (labels[n] < 0 || labels[n] >= K)
+      throw std::invalid_argument("accuracy: expected labels in [0, " + std::to_string(K) + "), got " +
+                                  std::to_string(labels[n]) + " at position " + std::to_string(n));
+    const T* row = z.data() + n * K;
+    correct += (std::max_element(row, row + K) - row) == labels[n];
+  }
+  return static_cast<double>(correct) / static_cast<double>(N);
+}
+
 #define DD_INSTANTIATE(T)                                                          \
   template Var<T> upsample_nearest2x(const Var<T>&);                               \
   template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);             \
@@ -233,7 +254,8 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels) {
   template Tensor<T> timestep_embedding(const std::vector<int64_t>&, int);        \
   template Var<T> max_pool2x2(const Var<T>&);                                      \
   template Var<T> avg_pool2x2(const Var<T>&);                                      \
-  template Var<T> cross_entropy(const Var<T>&, const std::vector<int64_t>&);
+  template Var<T> cross_entropy(const Var<T>&, const std::vector<int64_t>&);        \
+  template double accuracy(const Tensor<T>&, const std::vector<int64_t>&);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

@@ -79,4 +79,16 @@ Dataset load_dataset(const std::string& name, const std::string& folder_in) {
   return d;
 }
 
+std::vector<int64_t> load_labels(const std::string& folder, bool train) {
+  const std::string name = train ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
+  const std::string path = find_idx(folder, name);
+  if (path.empty()) throw std::runtime_error("no " + name + " (or .gz) in " + folder);
+  const IdxArray a = read_idx_labels(path);
+  std::vector<int64_t> labels(a.data.begin(), a.data.end());
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] > 9)
+      throw std::runtime_error(path + ": expected labels 0..9, got " + std::to_string(labels[i]) + " at " + std::to_string(i));
+  return labels;
+}
+
 }  // namespace dd::app

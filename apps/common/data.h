@@ -4,7 +4,9 @@
 // dataset-fashion-mnist package.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -21,6 +23,10 @@ struct Dataset {
 // Loads `name` ("mnist" | "fashion"); for mnist, fetches into `folder` first when files are missing.
 // Throws std::runtime_error with a one-line message when the data cannot be had.
 Dataset load_dataset(const std::string& name, const std::string& folder);
+
+// The digit labels of the dataset in `folder` (train-labels-idx1-ubyte or t10k-labels-idx1-ubyte,
+// plain or .gz): 60,000 / 10,000 values in 0..9. Throws std::runtime_error naming the file when missing.
+std::vector<int64_t> load_labels(const std::string& folder, bool train);
 
 // Path of a file shipped with the project (scripts/...), found relative to the running program
 // (apps/NAME -> repository root), so the apps work from any working directory.

@@ -16,6 +16,12 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
 #include <stb_image_write.h>
+// and of the PNG decoder of stb_image (read_png_grid), PNG only, from memory only
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#include <stb_image.h>
 #pragma GCC diagnostic pop
 
 namespace dd {
@@ -368,6 +374,39 @@ std::vector<uint8_t> encode_line_plot_png(const std::vector<PlotSeries>& series,
 
 void write_line_plot_png(const std::string& path, const std::vector<PlotSeries>& series, const PlotOptions& options) {
   write_file_atomic(path, encode_line_plot_png(series, options));
+}
+
+// ---- reading a grid back ----------------------------------------------------------------------
+
+Tensor<float> read_png_grid(const std::string& path, int columns, int cell, int padding, int64_t count) {
+  if (columns < 1 || cell < 1 || padding < 0)
+    throw IoError(path + ": expected columns >= 1, cell >= 1 and padding >= 0, got " + std::to_string(columns) + ", " +
+                  std::to_string(cell) + ", " + std::to_string(padding));
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  int width = 0, height = 0, channels = 0;
+  unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
+  if (!px) throw IoError(path + ": not a readable PNG (" + std::string(stbi_failure_reason()) + ")");
+  std::vector<uint8_t> gray(px, px + static_cast<size_t>(width) * height);
+  stbi_image_free(px);
+  const int64_t step = cell + padding;
+  const int64_t expect_w = static_cast<int64_t>(columns) * step + padding;
+  if (width != expect_w || (height - padding) % step != 0 || height < step + padding)
+    throw IoError(path + ": expected a grid of " + std::to_string(columns) + " columns of " + std::to_string(cell) + "x" +
+                  std::to_string(cell) + " cells with padding " + std::to_string(padding) + " (width " +
+                  std::to_string(expect_w) + ", height " + std::to_string(padding) + " + k*" + std::to_string(step) +
+                  "), found " + std::to_string(width) + "x" + std::to_string(height));
+  const int64_t rows = (height - padding) / step, cells = rows * columns;
+  if (count < 0) count = cells;
+  if (count < 1 || count > cells)
+    throw IoError(path + ": expected 1.." + std::to_string(cells) + " images in the grid, asked for " + std::to_string(count));
+  Tensor<float> out({count, 1, cell, cell});
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t left = padding + (i % columns) * step, top = padding + (i / columns) * step;
+    for (int64_t y = 0; y < cell; ++y)
+      for (int64_t x = 0; x < cell; ++x)
+        out.data()[(i * cell + y) * cell + x] = 2.f * gray[(top + y) * width + left + x] / 255.f - 1.f;
+  }
+  return out;
 }
 
 }  // namespace dd

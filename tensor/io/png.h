@@ -48,6 +48,12 @@ std::vector<uint8_t> encode_png_grid(const Tensor<float>& images, int columns, i
 void write_png_grid(const std::string& path, const Tensor<float>& images, int columns, int padding = 2,
                     uint8_t pad_value = 0);
 
+// The inverse of write_png_grid for grayscale grids: `columns` columns of cell x cell images with
+// `padding` pixels between and around them -> [count, 1, cell, cell] in [-1, 1] (pixels k -> 2k/255 - 1;
+// a color PNG is converted to gray). count -1: every cell of the grid (trailing empty cells included).
+// The image size must match the layout exactly; any mismatch is an IoError naming the file.
+Tensor<float> read_png_grid(const std::string& path, int columns, int cell = 28, int padding = 2, int64_t count = -1);
+
 struct PlotSeries {
   std::string name;
   std::vector<double> xs, ys;  // same length; non-finite points (and y <= 0 on a log axis) break the line

@@ -444,3 +444,15 @@ TEST_CASE("cross_entropy: mean negative log-likelihood, gradcheck, label errors"
   CHECK_THROWS_WITH_AS(cross_entropy(VarD(z), {0, 1}), "cross_entropy: expected logits [2, K] for 2 labels, got logits [4, 5]",
                        ShapeError);
 }
+
+TEST_CASE("accuracy: fraction of argmax hits, first maximum on ties, label errors") {
+  // rows' argmax: 2, 0, 1 (tie between 1 and 3 -> the first), 3
+  TensorD z = TensorD::from({4, 4}, {0, 1, 5, 2,  /**/ 9, 1, 1, 1,  /**/ 0, 7, 0, 7,  /**/ -3, -2, -1, 0});
+  CHECK(accuracy(z, {2, 0, 1, 3}) == 1.0);
+  CHECK(accuracy(z, {2, 0, 3, 3}) == 0.75);  // the tie goes to class 1, not 3
+  CHECK(accuracy(z, {0, 1, 2, 0}) == 0.0);
+  CHECK(accuracy(TensorF::from({2, 2}, {1.f, 0.f, 0.f, 1.f}), {0, 0}) == 0.5);
+  CHECK_THROWS_WITH_AS(accuracy(z, {0, 1, 4, 0}), "accuracy: expected labels in [0, 4), got 4 at position 2",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(accuracy(z, {0, 1}), ShapeError);
+}

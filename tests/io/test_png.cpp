@@ -267,3 +267,25 @@ TEST_CASE("line plot errors: mismatched series, too small; empty and flat series
   write_line_plot_png(dir.file("loss.png"), {flat}, opt);
   CHECK(decode_png(read_file_bytes(dir.file("loss.png"))).height == opt.height);
 }
+
+TEST_CASE("read_png_grid reads back what write_png_grid wrote (8-bit values), and rejects a wrong layout") {
+  ScratchDir dir;
+  const std::string path = dir.file("grid.png");
+  // 7 images of 28x28 with values k -> 2k/255 - 1 for k = (i * 37 + p) % 256: exact at 8 bits
+  Tensor<float> x({7, 1, 28, 28});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = 2.f * static_cast<float>((i * 37) % 256) / 255.f - 1.f;
+  write_png_grid(path, x, 3);
+  const Tensor<float> all = read_png_grid(path, 3);  // 3 rows x 3 columns: 2 empty cells
+  CHECK(all.shape() == Shape{9, 1, 28, 28});
+  const Tensor<float> y = read_png_grid(path, 3, 28, 2, 7);
+  REQUIRE(y.shape() == x.shape());
+  float max_err = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) max_err = std::max(max_err, std::fabs(x.data()[i] - y.data()[i]));
+  CHECK(max_err < 1e-6f);
+  for (int64_t i = 7 * 784; i < 9 * 784; ++i) CHECK(all.data()[i] == -1.f);  // padding value 0 -> -1
+  CHECK_THROWS_AS(read_png_grid(path, 4), IoError);
+  CHECK_THROWS_AS(read_png_grid(path, 3, 28, 3), IoError);
+  CHECK_THROWS_AS(read_png_grid(path, 3, 28, 2, 10), IoError);
+  write_file_atomic(dir.file("bad.png"), std::string("not a png"));
+  CHECK_THROWS_AS(read_png_grid(dir.file("bad.png"), 3), IoError);
+}

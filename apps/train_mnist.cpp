@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_config.h"
+#include "apps/common/sample_quality.h"
 #include "ddpm/bound.h"
 #include "ddpm/sample.h"
 #include "nn/checkpoint.h"
@@ -85,7 +88,7 @@ class BatchSampler {
 
 // metrics.jsonl: one JSON object per line; training lines and evaluation lines share it.
 struct History {
-  std::vector<double> step, loss_smooth, eval_step, eval_bpd;
+  std::vector<double> step, loss_smooth, eval_step, eval_bpd, quality_step, quality_fid;
 };
 
 History read_history(const fs::path& metrics, int64_t up_to_step) {
@@ -100,6 +103,10 @@ History read_history(const fs::path& metrics, int64_t up_to_step) {
     if (j.contains("loss_smooth")) {
       h.step.push_back(j["step"].get<double>());
       h.loss_smooth.push_back(j["loss_smooth"].get<double>());
+    }
+    if (j.contains("fid")) {
+      h.quality_step.push_back(j["step"].get<double>());
+      h.quality_fid.push_back(j["fid"].get<double>());
     }
     if (j.contains("bpd_estimate")) {
       h.eval_step.push_back(j["step"].get<double>());
@@ -125,6 +132,12 @@ void write_plots(const fs::path& out, const History& h) {
     PlotOptions o;
     o.title = "HELD-OUT BITS/DIM (ONE-T ESTIMATE, EMA)";
     write_line_plot_png((out / "bpd.png").string(), {{"bits/dim", h.eval_step, h.eval_bpd, {214, 39, 40}}}, o);
+  }
+  if (h.quality_step.size() >= 2) {
+    PlotOptions o;
+    o.title = "CLASSIFIER-FID OF THE EMA PREVIEWS";
+    o.log_y = true;
+    write_line_plot_png((out / "fid.png").string(), {{"fid", h.quality_step, h.quality_fid, {44, 160, 44}}}, o);
   }
 }
 
@@ -211,6 +224,14 @@ int run(int argc, char** argv) {
   BatchSampler batches(data.train, cfg.batch, cfg.seed);
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
+  std::unique_ptr<SampleQuality> quality;
+  if (cfg.sample_every > 0 && !cfg.classifier.empty() && fs::exists(cfg.classifier)) {
+    quality = std::make_unique<SampleQuality>(cfg.classifier, data.test, std::min<int64_t>(1000, data.test.size(0)));
+    std::fprintf(stderr, "sample quality: %s on every preview\n", cfg.classifier.c_str());
+  } else if (cfg.sample_every > 0) {
+    std::fprintf(stderr, "sample quality: no classifier at %s (./apps/classifier makes one); previews are not scored\n",
+                 cfg.classifier.c_str());
+  }
   const fs::path metrics_path = out / "metrics.jsonl";
   History history = read_history(metrics_path, start_step);
   std::ofstream metrics(metrics_path, std::ios::app);
@@ -239,6 +260,19 @@ int run(int argc, char** argv) {
     char stem[64];
     std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
     save_samples(out, stem, images);
+    if (quality && images.size(0) > SampleQuality::kNeighbours) {
+      SampleMetrics m = quality->measure(images);
+      json j = json::parse(m.to_json());
+      j["step"] = step;
+      metrics << j.dump() << "\n" << std::flush;
+      history.quality_step.push_back(step);
+      history.quality_fid.push_back(m.fid);
+      write_plots(out, history);
+      std::fprintf(stderr, "%sstep %lld previews: classifier-FID %.1f (N = %lld vs %lld real; see docs/metrics.md)  IS %.2f  "
+                   "confident %.0f%%\n", isatty(fileno(stderr)) ? "\r\033[K" : "", static_cast<long long>(step), m.fid,
+                   static_cast<long long>(m.n_samples), static_cast<long long>(m.n_real), m.inception_score,
+                   100 * m.fraction_above_0_9);
+    }
   };
 
   std::fprintf(stderr, "training %lld steps, batch %lld, %lld parameters, %d threads -> %s\n",

@@ -40,7 +40,7 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(steps) X(batch) X(lr) X(warmup) X(grad_clip) X(ema_decay) X(weight_decay) X(ch) X(ch_mult)                \
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
-  X(eval_n)
+  X(eval_n) X(classifier)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -150,6 +150,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--ckpt-every", c.ckpt_every, "checkpoint every N steps (0 = only at the end)")->capture_default_str()->group("Run");
   app.add_option("--eval-every", c.eval_every, "held-out bits/dim estimate every N steps (0 = never)")->capture_default_str()->group("Run");
   app.add_option("--eval-n", c.eval_n, "held-out test digits for the estimate")->capture_default_str()->group("Run");
+  app.add_option("--classifier", c.classifier, "apps/classifier weights: classifier-FID etc. of every preview (skipped when absent)")
+      ->capture_default_str()->group("Run");
 }
 
 std::vector<std::string> passed_keys(const CLI::App& app) {

@@ -50,6 +50,8 @@ struct TrainConfig {
   int64_t ckpt_every = 1000;
   int64_t eval_every = 500;  // one-t bits/dim estimate on held-out digits
   int64_t eval_n = 256;
+  // Sample quality of the previews (docs/metrics.md), measured when this classifier file exists.
+  std::string classifier = "runs/classifier.safetensors";
 
   UNetConfig unet() const;
   ddpm::Schedule make_schedule() const;

@@ -14,6 +14,7 @@
 #include <numeric>
 #include <string>
 
+#include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/progress.h"
 #include "autograd/ops.h"
@@ -173,11 +174,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "classifier: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dd::app::run_main("classifier", run, argc, argv); }

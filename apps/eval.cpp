@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/degrade.h"
 #include "apps/common/sample_quality.h"
@@ -166,11 +167,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eval: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dd::app::run_main("eval", run, argc, argv); }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
@@ -154,11 +155,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nll: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dd::app::run_main("nll", run, argc, argv); }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
@@ -225,11 +226,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sample: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dd::app::run_main("sample", run, argc, argv); }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
@@ -361,11 +362,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_mnist: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return dd::app::run_main("train_mnist", run, argc, argv); }

@@ -51,6 +51,7 @@
 #include "nn/unet.h"
 #include "tensor/conv.h"
 #include "tensor/parallel.h"
+#include "tensor/profile.h"
 #include "tensor/random.h"
 #include "tensor/winograd.h"
 
@@ -69,6 +70,7 @@ struct Options {
   std::string clock = "wall";    // or cpu: process CPU time (for 1-thread tuning on a shared machine)
   int steps = 10, rounds = 2;    // train/sample: timed steps per round, interleaved rounds
   bool no_torch = false;
+  bool profile = false;          // train/sample: time per op kind (extra profiled steps after the timed ones)
   std::string torch_script = "../shared/bench/torch_reference.py";
 };
 
@@ -237,11 +239,27 @@ struct StepTimer {
     std::vector<int64_t> t = rng.integers(batch, 1, 1001);
     Tensor<float> noise = rng.normal<float>({batch, 1, 28, 28});
     const double t0 = now_s(false);
-    model.zero_grad();
-    ddpm::TrainingLoss loss = ddpm::training_loss(sched, train_denoiser, x0, t, noise);
-    loss.loss.backward();
-    clip_grad_norm(model, 1.0);
-    adam->step();
+    {
+      ProfileScope timed("optimizer", "zero_grad");
+      model.zero_grad();
+    }
+    profile_restart();
+    ddpm::TrainingLoss loss = [&] {
+      ProfileScope timed("total", "forward");
+      return ddpm::training_loss(sched, train_denoiser, x0, t, noise);
+    }();
+    {
+      ProfileScope timed("total", "backward");
+      loss.loss.backward();
+    }
+    {
+      ProfileScope timed("optimizer", "clip_grad_norm");
+      clip_grad_norm(model, 1.0);
+    }
+    {
+      ProfileScope timed("optimizer", "adam");
+      adam->step();
+    }
     const double dt = now_s(false) - t0;
     if (!std::isfinite(loss.loss.item())) throw std::runtime_error("bench: the training loss is not finite");
     return dt;
@@ -253,7 +271,12 @@ struct StepTimer {
     Tensor<float> z = rng.normal<float>({batch, 1, 28, 28});
     const int64_t t = std::max<int64_t>(1, 1000 - i);
     const double t0 = now_s(false);
-    Tensor<float> eps = denoiser(x, std::vector<int64_t>(batch, t));
+    profile_restart();
+    Tensor<float> eps = [&] {
+      ProfileScope timed("total", "forward");
+      return denoiser(x, std::vector<int64_t>(batch, t));
+    }();
+    ProfileScope timed("update", "x_{t-1}");
     const float coef = static_cast<float>(sched.betas[t] / sched.sqrt_one_minus_abar[t]);
     const float inv_sqrt_alpha = static_cast<float>(1.0 / std::sqrt(sched.alphas[t]));
     const float sigma = t > 1 ? static_cast<float>(std::sqrt(sched.betas[t])) : 0.0f;
@@ -294,56 +317,110 @@ double median(std::vector<double> v) {
   return v.empty() ? NAN : v[v.size() / 2];
 }
 
+// Prints where a step's time goes: ms per step for each (phase, kind), largest first within a phase.
+// Forward ops are charged by autograd's make_result (see tensor/profile.h); "total" rows are the
+// whole forward / backward, so the ops of a phase plus the tape's own overhead add up to them.
+void print_profile(const std::string& mode, int threads, int steps) {
+  std::vector<ProfileEntry> e = profile_entries();
+  std::stable_sort(e.begin(), e.end(), [](const ProfileEntry& a, const ProfileEntry& b) {
+    return a.phase != b.phase ? a.phase < b.phase : a.seconds > b.seconds;
+  });
+  double step_total = 0;
+  for (const auto& x : e)
+    if (x.phase != "forward" && x.phase != "backward") step_total += x.seconds;  // total + optimizer + update
+  std::printf("\nprofile: %s step, %d thread%s, ms per step (mean over %d steps)\n", mode.c_str(), threads,
+              threads == 1 ? "" : "s", steps);
+  std::printf("  %-10s %-28s %9s %7s %7s\n", "phase", "kind", "ms", "%step", "calls");
+  for (const auto& x : e)
+    std::printf("  %-10s %-28s %9.2f %6.1f%% %7.0f\n", x.phase.c_str(), x.kind.c_str(), 1e3 * x.seconds / steps,
+                100.0 * x.seconds / step_total, static_cast<double>(x.calls) / steps);
+}
+
 int run_steps(const Options& opt) {
-  const int threads = opt.threads.back();  // default 2
-  set_num_threads(threads);
   const bool torch_ok = !opt.no_torch && std::filesystem::exists("/usr/bin/python3") &&
                         std::filesystem::exists(opt.torch_script) &&
                         std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
   if (!opt.no_torch && !torch_ok)
     std::fprintf(stderr, "bench: PyTorch not found (/usr/bin/python3 with torch, %s): C++ only\n", opt.torch_script.c_str());
   StepTimer timer(opt.batch);
-  nlohmann::json js = {{"threads", threads}, {"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds}};
+  nlohmann::json js = {{"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds}};
   std::vector<std::string> modes;
   if (opt.mode == "train" || opt.mode == "both") modes.push_back("train");
   if (opt.mode == "sample" || opt.mode == "both") modes.push_back("sample");
-  std::printf("%-7s %-8s %10s %10s %10s %12s %8s %10s\n", "mode", "impl", "s/step", "min", "max", "img/s", "GFLOP/s", "ratio");
-  for (const std::string& mode : modes) {
-    std::vector<double> cpp, torch;
-    double torch_rss = NAN;
-    int64_t counter = 0;
-    for (int round = 0; round < opt.rounds; ++round) {
-      for (int i = 0; i < opt.warmup + opt.steps; ++i) {
-        const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
-        if (i >= opt.warmup) cpp.push_back(dt);
-      }
-      if (torch_ok) {
-        nlohmann::json tj = run_torch(opt, mode, threads);
-        if (!tj.is_null()) {
-          for (double v : tj["step_times"]) torch.push_back(v);
-          torch_rss = std::isnan(torch_rss) ? tj["peak_rss_mib"].get<double>() : std::max(torch_rss, tj["peak_rss_mib"].get<double>());
+  std::printf("%-7s %-8s %7s %10s %10s %10s %12s %8s %10s\n", "mode", "impl", "threads", "s/step", "min", "max", "img/s",
+              "GFLOP/s", "vs torch");
+  std::map<std::string, std::map<int, double>> cpp_median;  // mode -> threads -> median s/step
+  nlohmann::json by_threads = nlohmann::json::array();
+  for (const int threads : opt.threads) {
+    set_num_threads(threads);
+    nlohmann::json jt = {{"threads", threads}};
+    for (const std::string& mode : modes) {
+      std::vector<double> cpp, torch;
+      double torch_rss = NAN;
+      int64_t counter = 0;
+      for (int round = 0; round < opt.rounds; ++round) {
+        for (int i = 0; i < opt.warmup + opt.steps; ++i) {
+          const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
+          if (i >= opt.warmup) cpp.push_back(dt);
+        }
+        if (torch_ok) {
+          nlohmann::json tj = run_torch(opt, mode, threads);
+          if (!tj.is_null()) {
+            for (double v : tj["step_times"]) torch.push_back(v);
+            torch_rss = std::isnan(torch_rss) ? tj["peak_rss_mib"].get<double>()
+                                              : std::max(torch_rss, tj["peak_rss_mib"].get<double>());
+          }
         }
       }
+      const double flops = kForwardFlopsPerSample * opt.batch * (mode == "train" ? 3 : 1);
+      auto row = [&](const char* impl, const std::vector<double>& v, double ratio) {
+        std::printf("%-7s %-8s %7d %10.4f %10.4f %10.4f %12.1f %8.1f %10s\n", mode.c_str(), impl, threads, median(v),
+                    *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()), opt.batch / median(v),
+                    flops / median(v) / 1e9, std::isnan(ratio) ? "" : (std::to_string(ratio).substr(0, 5) + "x").c_str());
+      };
+      const double ratio = torch.empty() ? NAN : median(torch) / median(cpp);
+      row("c++", cpp, ratio);
+      if (!torch.empty()) row("pytorch", torch, NAN);
+      cpp_median[mode][threads] = median(cpp);
+      jt[mode + "_s_per_step"] = median(cpp);
+      jt[mode + "_s_per_step_min"] = *std::min_element(cpp.begin(), cpp.end());
+      jt[mode + "_s_per_step_max"] = *std::max_element(cpp.begin(), cpp.end());
+      if (!torch.empty()) {
+        jt["torch_" + mode + "_s_per_step"] = median(torch);
+        jt["torch_" + mode + "_s_per_step_min"] = *std::min_element(torch.begin(), torch.end());
+        jt["torch_" + mode + "_s_per_step_max"] = *std::max_element(torch.begin(), torch.end());
+        jt["torch_" + mode + "_peak_rss_mib"] = torch_rss;
+        jt[mode + "_speedup_vs_torch"] = ratio;
+      }
     }
-    const double flops = kForwardFlopsPerSample * opt.batch * (mode == "train" ? 3 : 1);
-    auto row = [&](const char* impl, const std::vector<double>& v, double ratio) {
-      std::printf("%-7s %-8s %10.4f %10.4f %10.4f %12.1f %8.1f %10s\n", mode.c_str(), impl, median(v),
-                  *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()), opt.batch / median(v),
-                  flops / median(v) / 1e9, std::isnan(ratio) ? "" : (std::to_string(ratio).substr(0, 5) + "x").c_str());
-    };
-    const double ratio = torch.empty() ? NAN : median(torch) / median(cpp);
-    row("c++", cpp, ratio);
-    if (!torch.empty()) row("pytorch", torch, NAN);
-    js[mode + "_s_per_step"] = median(cpp);
-    js[mode + "_s_per_step_min"] = *std::min_element(cpp.begin(), cpp.end());
-    if (!torch.empty()) {
-      js["torch_" + mode + "_s_per_step"] = median(torch);
-      js["torch_" + mode + "_peak_rss_mib"] = torch_rss;
-      js[mode + "_speedup_vs_torch"] = ratio;
+    by_threads.push_back(jt);
+  }
+  // Top level: the last (largest) thread count, as the JSON contract asks; all counts below.
+  for (auto& [k, v] : by_threads.back().items()) js[k] = v;
+  if (opt.threads.size() > 1) {
+    js["by_threads"] = by_threads;
+    const int lo = opt.threads.front(), hi = opt.threads.back();
+    for (const std::string& mode : modes) {
+      const double scaling = cpp_median[mode][lo] / cpp_median[mode][hi];
+      js[mode + "_thread_scaling"] = scaling;
+      std::printf("%s: %d -> %d threads %.2fx faster\n", mode.c_str(), lo, hi, scaling);
     }
   }
   js["peak_rss_mib"] = peak_rss_mib();
-  std::printf("peak RSS: c++ %.0f MiB (the whole bench process)\n", peak_rss_mib());
+  std::printf("peak RSS: c++ %.0f MiB (the whole bench process)", peak_rss_mib());
+  if (js.contains("torch_train_peak_rss_mib"))
+    std::printf(", pytorch training %.0f MiB (%.2fx)", js["torch_train_peak_rss_mib"].get<double>(),
+                peak_rss_mib() / js["torch_train_peak_rss_mib"].get<double>());
+  std::printf("\n");
+  if (opt.profile) {
+    for (const std::string& mode : modes) {
+      profile_reset();
+      set_profiling(true);
+      for (int i = 0; i < opt.steps; ++i) mode == "train" ? timer.train_step(1000 + i) : timer.sample_step(1000 + i);
+      set_profiling(false);
+      print_profile(mode, opt.threads.back(), opt.steps);
+    }
+  }
   std::printf("%s\n", js.dump().c_str());  // last line: one JSON object
   return 0;
 }
@@ -359,9 +436,11 @@ int main(int argc, char** argv) {
   app.add_option("--steps", opt.steps, "train/sample: timed steps per round")->check(CLI::PositiveNumber);
   app.add_option("--rounds", opt.rounds, "train/sample: rounds, C++ and PyTorch interleaved")->check(CLI::PositiveNumber);
   app.add_flag("--no-torch", opt.no_torch, "train/sample: do not run PyTorch");
+  app.add_flag("--profile", opt.profile, "train/sample: afterwards, time per op kind for forward, backward and the optimizer "
+               "(--steps more steps at the last thread count)");
   app.add_option("--torch-script", opt.torch_script, "path of torch_reference.py");
   app.add_option("--batch", opt.batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--threads", opt.threads, "thread counts to run, e.g. --threads 1,2")
+  app.add_option("--threads", opt.threads, "thread counts to run, e.g. --threads 1,2 (the JSON's top level is the last)")
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
   app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::PositiveNumber);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "tensor/elementwise.h"
+#include "tensor/profile.h"
 
 namespace dd {
 
@@ -38,6 +39,7 @@ Var<T>::Var(Tensor<T> value, bool requires_grad) : impl_(std::make_shared<VarImp
 
 template <class T>
 Var<T> make_result(const char* op, Tensor<T> value, const std::vector<Var<T>>& inputs, BackwardFn<T> backward) {
+  profile_mark("forward", op);  // the op's forward ran just before it recorded its result
   Var<T> out(std::move(value), false);
   if (!grad_enabled()) return out;
   bool any = false;
@@ -117,6 +119,7 @@ void Var<T>::backward(const Tensor<T>& grad_out) const {
     if (!g.defined()) continue;
     std::vector<bool> needs;
     for (auto& in : node->inputs) needs.push_back(in && in->requires_grad);
+    ProfileScope timed("backward", node->op);
     std::vector<Tensor<T>> grads = node->backward(g, needs);
     for (size_t i = 0; i < node->inputs.size(); ++i)
       if (needs[i] && i < grads.size() && grads[i].defined()) accumulate(*node->inputs[i], grads[i], node->op);

@@ -39,7 +39,7 @@ void for_each_strided(const Shape& shape, const Shape* st0, const Shape* st1, co
 // out[i] = f(a[i])
 template <class T, class F>
 Tensor<T> map(const Tensor<T>& a, F f) {
-  Tensor<T> out(a.shape());
+  Tensor<T> out = Tensor<T>::uninitialized(a.shape());
   T* po = out.data();
   const T* pa = a.data();
   const int64_t n = a.numel();
@@ -57,7 +57,7 @@ Tensor<T> map(const Tensor<T>& a, F f) {
 template <class T, class F>
 Tensor<T> zip(const Tensor<T>& a, const Tensor<T>& b, F f, const char* op) {
   const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   T* po = out.data();
   const int64_t n = out.numel();
   if (a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous()) {
@@ -80,7 +80,7 @@ Tensor<T> zip(const Tensor<T>& a, const Tensor<T>& b, F f, const char* op) {
 template <class T, class F>
 Tensor<T> zip3(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c, F f, const char* op) {
   const Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
-  Tensor<T> out(shape);
+  Tensor<T> out = Tensor<T>::uninitialized(shape);
   const Tensor<T> ae = a.expand(shape), be = b.expand(shape), ce = c.expand(shape);
   T* po = out.data();
   const T *pa = ae.data(), *pb = be.data(), *pc = ce.data();

@@ -12,21 +12,22 @@
 #include <type_traits>
 #include <vector>
 
+#include "tensor/allocator.h"
 #include "tensor/shape.h"
 
 namespace dd {
 
-// A flat buffer of n elements, zero-initialised, aligned for AVX loads.
+// A flat buffer of n elements, aligned for AVX loads, from the caching allocator (tensor/allocator.h).
+// Zero-initialised unless made with Uninitialized (for kernels that write every element).
+struct Uninitialized {};
 template <class T>
 class Storage {
  public:
-  explicit Storage(int64_t n) : n_(n) {
-    size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
-    ptr_ = static_cast<T*>(std::aligned_alloc(64, bytes ? bytes : 64));
-    if (!ptr_) throw std::bad_alloc();
-    std::memset(static_cast<void*>(ptr_), 0, bytes);
+  explicit Storage(int64_t n) : Storage(n, Uninitialized{}) {
+    std::memset(static_cast<void*>(ptr_), 0, bytes());
   }
-  ~Storage() { std::free(ptr_); }
+  Storage(int64_t n, Uninitialized) : n_(n) { ptr_ = static_cast<T*>(storage_alloc(bytes())); }
+  ~Storage() { storage_free(ptr_, bytes()); }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   T* data() { return ptr_; }
@@ -34,6 +35,7 @@ class Storage {
   int64_t size() const { return n_; }
 
  private:
+  size_t bytes() const { return static_cast<size_t>(n_) * sizeof(T); }
   T* ptr_ = nullptr;
   int64_t n_ = 0;
 };
@@ -51,6 +53,14 @@ class Tensor {
         shape_(shape),
         strides_(contiguous_strides(shape)) {}
 
+  // Contents unspecified: for outputs a kernel overwrites completely (saves zeroing large buffers).
+  static Tensor uninitialized(const Shape& shape) {
+    Tensor t;
+    t.storage_ = std::make_shared<Storage<T>>(shape_numel(check_shape(shape)), Uninitialized{});
+    t.shape_ = shape;
+    t.strides_ = contiguous_strides(shape);
+    return t;
+  }
   static Tensor zeros(const Shape& s) { return Tensor(s); }
   static Tensor full(const Shape& s, T v) {
     Tensor t(s);
@@ -203,7 +213,7 @@ class Tensor {
   // ---- copies ---------------------------------------------------------------------------------
   Tensor contiguous() const { return !defined() || is_contiguous() ? *this : clone(); }
   Tensor clone() const {
-    Tensor out(shape_);
+    Tensor out = uninitialized(shape_);
     copy_strided(*this, out);
     return out;
   }

@@ -8,7 +8,9 @@
 
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
+#include "nn/optim.h"
 #include "nn/unet.h"
+#include "tensor/allocator.h"
 #include "tests/nn/golden_path.h"
 
 using namespace dd;
@@ -193,4 +195,31 @@ TEST_CASE("float64 gradcheck of a whole tiny UNet (input and parameters)") {
     }
   }
   CHECK(checked >= 40);
+}
+
+TEST_CASE("a training step after the first allocates no new tensor storage (caching allocator)") {
+  Rng rng(5);
+  UNetConfig cfg;
+  cfg.ch = 8;
+  cfg.ch_mult = {1, 2};
+  cfg.resolution = 16;
+  cfg.attn_resolutions = {8};
+  UNet<float> net(cfg, rng);
+  Adam<float> adam(net, AdamConfig{});
+  auto step = [&](uint64_t seed) {
+    Rng data(seed);
+    Var<float> x(data.normal<float>({32, 1, 16, 16}));
+    net.zero_grad();
+    Var<float> out = net.forward(x, data.integers(32, 0, 1000));
+    Var<float> loss = mean(square(out - x));
+    loss.backward();
+    adam.step();
+  };
+  step(1);
+  step(2);
+  const AllocatorStats before = allocator_stats();
+  step(3);
+  const AllocatorStats after = allocator_stats();
+  CHECK(after.reused > before.reused);  // the step did ask for large blocks
+  CHECK(after.fresh == before.fresh);   // and every one came from the cache
 }

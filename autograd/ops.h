@@ -57,6 +57,8 @@ template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>&
 // x [N,C,...], gamma/beta [C] (undefined Vars: no affine): normalise each (sample, group of C/groups
 // channels) with its mean and biased variance, then affine; eps as in PyTorch (1e-5 in the model)
 template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);
+// silu(group_norm(x)) as one op (the UNet's ResBlocks and output): z is recomputed in backward, not stored.
+template <class T> Var<T> group_norm_silu(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);
 // x [N,C,H,W] -> [N,C,2H,2W], each pixel repeated 2x2
 template <class T> Var<T> upsample_nearest2x(const Var<T>& x);
 // x [N,in] (or [..., in]), w [out,in], b [out] or undefined (PyTorch layout) -> [N,out]

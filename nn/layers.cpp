@@ -50,6 +50,11 @@ Var<T> GroupNorm<T>::forward(const Var<T>& x) const {
   return group_norm(x, groups, weight, bias, eps);
 }
 
+template <class T>
+Var<T> GroupNorm<T>::forward_silu(const Var<T>& x) const {
+  return group_norm_silu(x, groups, weight, bias, eps);
+}
+
 // ---- AttnBlock -------------------------------------------------------------------------------
 template <class T>
 AttnBlock<T>::AttnBlock(int c, Rng& rng)
@@ -95,10 +100,10 @@ ResBlock<T>::ResBlock(int in_ch, int out_ch, int temb_ch, double p, Rng& rng)
 
 template <class T>
 Var<T> ResBlock<T>::forward(const Var<T>& x, const Var<T>& temb, Rng& dropout_rng) const {
-  Var<T> h = conv1.forward(silu(norm1.forward(x)));
+  Var<T> h = conv1.forward(norm1.forward_silu(x));
   Var<T> t = temb_proj.forward(silu(temb));                      // [N, C]
   h = h + reshape(t, {t.size(0), t.size(1), 1, 1});             // broadcast over H, W
-  h = conv2.forward(maybe_dropout(silu(norm2.forward(h)), dropout_rng));
+  h = conv2.forward(maybe_dropout(norm2.forward_silu(h), dropout_rng));
   Var<T> skip = nin_shortcut ? nin_shortcut->forward(x) : x;
   return skip + h;
 }

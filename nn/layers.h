@@ -38,6 +38,7 @@ class GroupNorm : public Module<T> {
   static constexpr double kEps = 1e-5;
   explicit GroupNorm(int channels, int groups = kGroups, double eps = kEps);
   Var<T> forward(const Var<T>& x) const;
+  Var<T> forward_silu(const Var<T>& x) const;  // silu(forward(x)) as one fused op
   Var<T> weight, bias;
   int groups;
   double eps;

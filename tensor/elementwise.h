@@ -81,6 +81,15 @@ template <class T, class F>
 Tensor<T> zip3(const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& c, F f, const char* op) {
   const Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
   Tensor<T> out = Tensor<T>::uninitialized(shape);
+  const int64_t n = out.numel();
+  if (a.shape() == shape && b.shape() == shape && c.shape() == shape && a.is_contiguous() && b.is_contiguous() &&
+      c.is_contiguous()) {
+    T* po = out.data();
+    const T *pa = a.data(), *pb = b.data(), *pc = c.data();
+#pragma omp parallel for simd schedule(static) if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i], pc[i]);
+    return out;
+  }
   const Tensor<T> ae = a.expand(shape), be = b.expand(shape), ce = c.expand(shape);
   T* po = out.data();
   const T *pa = ae.data(), *pb = be.data(), *pc = ce.data();

@@ -1,8 +1,29 @@
 #include "tensor/norm.h"
 
 #include <cmath>
+#include <vector>
+
+#include "tensor/fastmath.h"
 
 namespace dd {
+
+namespace {
+
+// z = (x - mu) a + beta with a = rstd gamma, evaluated in T the same way by forward and backward.
+// (x - mu) first: for float, x a + (beta - mu a) would cancel badly when |mu| >> std.
+template <class T>
+struct Affine {
+  T mu, a, b;
+  T operator()(T x) const { return (x - mu) * a + b; }
+};
+
+template <class T>
+Affine<T> channel_affine(const T* gamma, const T* beta, int64_t c, double mu, double r) {
+  return {static_cast<T>(mu), static_cast<T>(r * (gamma ? static_cast<double>(gamma[c]) : 1.0)),
+          beta ? beta[c] : T(0)};
+}
+
+}  // namespace
 
 template <class T>
 void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, const T* beta, double eps, T* y,
@@ -29,74 +50,87 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
     rstd[ng] = r;
     const int64_t c0 = (ng % g.G) * cpg;
     for (int64_t cc = 0; cc < cpg; ++cc) {
-      // y = (x - mu) r gamma + beta = x a + b with a = r gamma, b = beta - mu a
-      const double a = r * (gamma ? gamma[c0 + cc] : T(1));
-      const double b = (beta ? beta[c0 + cc] : T(0)) - mu * a;
+      const Affine<T> z = channel_affine(gamma, beta, c0 + cc, mu, r);
       const T* xc = xg + cc * g.S;
       T* yc = yg + cc * g.S;
-      for (int64_t i = 0; i < g.S; ++i) yc[i] = static_cast<T>(xc[i] * a + b);
+      if (g.silu) {
+#pragma omp simd
+        for (int64_t i = 0; i < g.S; ++i) yc[i] = silu_fast(z(xc[i]));
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < g.S; ++i) yc[i] = z(xc[i]);
+      }
     }
   }
 }
 
+// One pass over x and dy per (sample, group) gives the group sums for dx and the per-(sample,
+// channel) sums for dgamma and dbeta; those are then added over samples in a fixed order, so the
+// result does not depend on the thread count. When fused, dz is kept in dx between the passes.
 template <class T>
-void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, const T* gamma, const double* mean,
-                         const double* rstd, T* dx, T* dgamma, T* dbeta) {
+void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, const T* gamma, const T* beta,
+                         const double* mean, const double* rstd, T* dx, T* dgamma, T* dbeta) {
   const int64_t cpg = g.channels_per_group(), M = cpg * g.S;
   const bool big = g.N * g.C * g.S > (1 << 14);
-  if (dx) {
+  const bool param_grads = dgamma || dbeta;
+  std::vector<double> sum_dz_xhat(param_grads ? g.N * g.C : 0), sum_dz(param_grads ? g.N * g.C : 0);
 #pragma omp parallel for schedule(static) if (big)
-    for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
-      const T* xg = x + ng * M;
-      const T* dyg = dy + ng * M;
-      T* dxg = dx + ng * M;
-      const double mu = mean[ng], r = rstd[ng];
-      const int64_t c0 = (ng % g.G) * cpg;
-      // sums over the group of dxhat and dxhat * xhat
-      double s1 = 0, s2 = 0;
-      for (int64_t cc = 0; cc < cpg; ++cc) {
-        const double gm = gamma ? gamma[c0 + cc] : T(1);
-        const T* xc = xg + cc * g.S;
-        const T* dyc = dyg + cc * g.S;
-        double a1 = 0, a2 = 0;
+  for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
+    const int64_t n = ng / g.G, c0 = (ng % g.G) * cpg;
+    const T* xg = x + ng * M;
+    const T* dyg = dy + ng * M;
+    T* dxg = dx ? dx + ng * M : nullptr;
+    const double mu = mean[ng], r = rstd[ng];
+    double s1 = 0, s2 = 0;  // group sums of dxhat and dxhat (x - mu)
+    for (int64_t cc = 0; cc < cpg; ++cc) {
+      const double gm = gamma ? gamma[c0 + cc] : T(1);
+      const T* xc = xg + cc * g.S;
+      const T* dyc = dyg + cc * g.S;
+      double a1 = 0, a2 = 0;  // sums of dz and dz (x - mu) over this channel
+      if (g.silu) {
+        const Affine<T> z = channel_affine(gamma, beta, c0 + cc, mu, r);
+        T* dzc = dxg ? dxg + cc * g.S : nullptr;
+#pragma omp simd reduction(+ : a1, a2)
+        for (int64_t i = 0; i < g.S; ++i) {
+          const T dz = dyc[i] * silu_grad_fast(z(xc[i]));
+          if (dzc) dzc[i] = dz;
+          a1 += dz;
+          a2 += dz * (xc[i] - mu);
+        }
+      } else {
 #pragma omp simd reduction(+ : a1, a2)
         for (int64_t i = 0; i < g.S; ++i) {
           a1 += dyc[i];
           a2 += dyc[i] * (xc[i] - mu);
         }
-        s1 += gm * a1;
-        s2 += gm * a2 * r;
       }
-      const double m1 = M > 0 ? s1 / M : 0.0, m2 = M > 0 ? s2 / M : 0.0;
-      for (int64_t cc = 0; cc < cpg; ++cc) {
-        const double gm = gamma ? gamma[c0 + cc] : T(1);
-        const T* xc = xg + cc * g.S;
-        const T* dyc = dyg + cc * g.S;
-        T* dxc = dxg + cc * g.S;
-        for (int64_t i = 0; i < g.S; ++i) {
-          const double xhat = (xc[i] - mu) * r;
-          dxc[i] = static_cast<T>(r * (dyc[i] * gm - m1 - xhat * m2));
-        }
+      if (param_grads) {
+        sum_dz[n * g.C + c0 + cc] = a1;
+        sum_dz_xhat[n * g.C + c0 + cc] = a2 * r;
       }
+      s1 += gm * a1;
+      s2 += gm * a2 * r;
+    }
+    if (!dxg) continue;
+    const double m1 = M > 0 ? s1 / M : 0.0, m2 = M > 0 ? s2 / M : 0.0;
+    for (int64_t cc = 0; cc < cpg; ++cc) {
+      const double gm = gamma ? gamma[c0 + cc] : T(1);
+      const T* xc = xg + cc * g.S;
+      const T* dzc = g.silu ? dxg + cc * g.S : dyg + cc * g.S;
+      T* dxc = dxg + cc * g.S;
+      // dx = r (dz gm - m1 - xhat m2) = dz k_dz + (x - mu) k_x + k_0 with per-channel constants
+      const T mu_t = static_cast<T>(mu), k_dz = static_cast<T>(r * gm), k_x = static_cast<T>(-r * r * m2),
+              k_0 = static_cast<T>(-r * m1);
+#pragma omp simd
+      for (int64_t i = 0; i < g.S; ++i) dxc[i] = dzc[i] * k_dz + (xc[i] - mu_t) * k_x + k_0;
     }
   }
-  if (dgamma || dbeta) {
-    // per channel, summed over samples in a fixed order (deterministic for any thread count)
-#pragma omp parallel for schedule(static) if (big)
+  if (param_grads) {
     for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t grp = c / cpg;
       double sg = 0, sb = 0;
       for (int64_t n = 0; n < g.N; ++n) {
-        const double mu = mean[n * g.G + grp], r = rstd[n * g.G + grp];
-        const T* xc = x + (n * g.C + c) * g.S;
-        const T* dyc = dy + (n * g.C + c) * g.S;
-        double a = 0;
-#pragma omp simd reduction(+ : a, sb)
-        for (int64_t i = 0; i < g.S; ++i) {
-          sb += dyc[i];
-          a += dyc[i] * (xc[i] - mu);
-        }
-        sg += a * r;
+        sg += sum_dz_xhat[n * g.C + c];
+        sb += sum_dz[n * g.C + c];
       }
       if (dgamma) dgamma[c] = static_cast<T>(sg);
       if (dbeta) dbeta[c] = static_cast<T>(sb);
@@ -107,8 +141,8 @@ void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, co
 #define DD_INSTANTIATE(T)                                                                                        \
   template void group_norm_forward(const GroupNormGeometry&, const T*, const T*, const T*, double, T*, double*, \
                                    double*);                                                                     \
-  template void group_norm_backward(const GroupNormGeometry&, const T*, const T*, const T*, const double*,      \
-                                    const double*, T*, T*, T*);
+  template void group_norm_backward(const GroupNormGeometry&, const T*, const T*, const T*, const T*,           \
+                                    const double*, const double*, T*, T*, T*);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

@@ -210,6 +210,33 @@ TEST_CASE("group_norm gradcheck: x, gamma and beta, several group counts and ran
   CHECK_MESSAGE(r.ok, r.message);
 }
 
+TEST_CASE("group_norm_silu equals silu(group_norm(x)) and passes gradcheck (x, gamma, beta)") {
+  Rng rng(23);
+  TensorD x = rng.normal<double>({2, 6, 3, 4}), gamma = rng.normal<double>({6}), beta = rng.normal<double>({6});
+  for (int G : {1, 3}) {
+    CAPTURE(G);
+    VarD fused = group_norm_silu(VarD(x), G, VarD(gamma), VarD(beta), 1e-5);
+    VarD composed = silu(group_norm(VarD(x), G, VarD(gamma), VarD(beta), 1e-5));
+    CHECK(rel_err(fused.value(), composed.value()) < 1e-14);
+    auto r = gradcheck([G](const std::vector<VarD>& v) { return group_norm_silu(v[0], G, v[1], v[2], 1e-5); },
+                       {rng.normal<double>({2, 6, 3, 2}), rng.normal<double>({6}), rng.normal<double>({6})});
+    CHECK_MESSAGE(r.ok, r.message);
+  }
+  // without affine parameters, and only the input needing a gradient
+  auto r = gradcheck([](const std::vector<VarD>& v) { return group_norm_silu(v[0], 2, VarD(), VarD(), 1e-5); },
+                     {rng.normal<double>({3, 4, 5})});
+  CHECK_MESSAGE(r.ok, r.message);
+  // the fused backward equals the backward of the composition, also when gamma and beta need none
+  VarD xa(x, true), xb(x, true);
+  TensorD up = rng.normal<double>(x.shape());
+  group_norm_silu(xa, 3, VarD(gamma), VarD(beta), 1e-5).backward(up);
+  silu(group_norm(xb, 3, VarD(gamma), VarD(beta), 1e-5)).backward(up);
+  CHECK(rel_err(xa.grad(), xb.grad()) < 1e-12);
+  CHECK_THROWS_WITH_AS(group_norm_silu(VarD(TensorD({2, 6, 4})), 4, VarD(), VarD(), 1e-5),
+                       "group_norm_silu: expected a group count dividing the 6 channels of input [2, 6, 4], got 4 groups",
+                       ShapeError);
+}
+
 TEST_CASE("upsample_nearest2x repeats each pixel 2x2 and sums the gradient back") {
   TensorD x = TensorD::from({1, 2, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
   VarD y = upsample_nearest2x(VarD(x));
@@ -381,6 +408,10 @@ TEST_CASE("float32 equals float64 within 1e-5 relative, forward and backward") {
   check_op("group_norm", [](const auto& v) { return group_norm(v[0], 4, v[1], v[2], 1e-5); },
            {rng.normal<double>({2, 8, 4, 4}), rng.normal<double>({8}), rng.normal<double>({8})},
            rng.normal<double>({2, 8, 4, 4}));
+  check_op("group_norm_silu", [](const auto& v) { return group_norm_silu(v[0], 4, v[1], v[2], 1e-5); },
+           {rng.normal<double>({2, 8, 4, 4}), rng.normal<double>({8}), rng.normal<double>({8})},
+           rng.normal<double>({2, 8, 4, 4}));
+  check_op("silu", [](const auto& v) { return silu(v[0]); }, {rng.normal<double>({3, 50})}, rng.normal<double>({3, 50}));
   check_op("linear", [](const auto& v) { return linear(v[0], v[1], v[2]); },
            {rng.normal<double>({3, 16}), rng.normal<double>({8, 16}), rng.normal<double>({8})},
            rng.normal<double>({3, 8}));

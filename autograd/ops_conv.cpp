@@ -26,17 +26,17 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int stride, int
   const Conv2dGeometry geo = conv2d_geometry(x.shape(), w.shape(), has_bias ? &b.shape() : nullptr, stride, padding);
   Tensor<T> xv = x.value().contiguous(), wv = w.value().contiguous();
   Tensor<T> bv = has_bias ? b.value().contiguous() : Tensor<T>();
-  Tensor<T> y({geo.N, geo.O, geo.Ho, geo.Wo});
+  Tensor<T> y = Tensor<T>::uninitialized({geo.N, geo.O, geo.Ho, geo.Wo});  // the kernels write every element
   conv2d_forward(geo, xv.data(), wv.data(), has_bias ? bv.data() : static_cast<const T*>(nullptr), y.data(),
                  conv_workspace<T>());
   return make_result<T>("conv2d", y, {x, w, b}, [geo, xv, wv](const Tensor<T>& g, const std::vector<bool>& needs) {
     const Tensor<T> gc = g.contiguous();
     Tensor<T> dx, dw, db;
     if (needs[0]) {
-      dx = Tensor<T>({geo.N, geo.C, geo.H, geo.W});
+      dx = Tensor<T>::uninitialized({geo.N, geo.C, geo.H, geo.W});
       conv2d_backward_input(geo, gc.data(), wv.data(), dx.data(), conv_workspace<T>());
     }
-    if (needs[1]) dw = Tensor<T>({geo.O, geo.C, geo.kh, geo.kw});
+    if (needs[1]) dw = Tensor<T>::uninitialized({geo.O, geo.C, geo.kh, geo.kw});
     if (needs[2]) db = Tensor<T>({geo.O});
     if (needs[1] || needs[2])
       conv2d_backward_weight(geo, gc.data(), xv.data(), needs[1] ? dw.data() : nullptr,

@@ -24,11 +24,11 @@ Var<T> upsample_nearest2x(const Var<T>& x) {
   if (s.size() != 4) shape_error("upsample_nearest2x", "input [N, C, H, W]", shape_str(s));
   const int64_t planes = s[0] * s[1], H = s[2], W = s[3];
   Tensor<T> xv = x.value().contiguous();
-  Tensor<T> y({s[0], s[1], 2 * H, 2 * W});
+  Tensor<T> y = Tensor<T>::uninitialized({s[0], s[1], 2 * H, 2 * W});
   upsample_nearest2x_forward(planes, H, W, xv.data(), y.data());
   return make_result<T>("upsample_nearest2x", y, {x}, [s, planes, H, W](const Tensor<T>& g, const std::vector<bool>&) {
     const Tensor<T> gc = g.contiguous();
-    Tensor<T> dx(s);
+    Tensor<T> dx = Tensor<T>::uninitialized(s);
     upsample_nearest2x_backward(planes, H, W, gc.data(), dx.data());
     return std::vector<Tensor<T>>{dx};
   });
@@ -177,7 +177,7 @@ Var<T> max_pool2x2(const Var<T>& x) {
   max_pool2x2_forward(s[0] * s[1], s[2], s[3], xv.data(), y.data(), argmax->data());
   return make_result<T>("max_pool2x2", y, {x}, [s, argmax](const Tensor<T>& g, const std::vector<bool>&) {
     const Tensor<T> gc = g.contiguous();
-    Tensor<T> dx(s);
+    Tensor<T> dx = Tensor<T>::uninitialized(s);
     max_pool2x2_backward(s[0] * s[1], s[2], s[3], gc.data(), argmax->data(), dx.data());
     return std::vector<Tensor<T>>{dx};
   });
@@ -194,7 +194,7 @@ Var<T> avg_pool2x2(const Var<T>& x) {
   avg_pool2x2_forward(s[0] * s[1], s[2], s[3], xv.data(), y.data());
   return make_result<T>("avg_pool2x2", y, {x}, [s](const Tensor<T>& g, const std::vector<bool>&) {
     const Tensor<T> gc = g.contiguous();
-    Tensor<T> dx(s);
+    Tensor<T> dx = Tensor<T>::uninitialized(s);
     avg_pool2x2_backward(s[0] * s[1], s[2], s[3], gc.data(), dx.data());
     return std::vector<Tensor<T>>{dx};
   });

@@ -70,7 +70,7 @@ Var<T> concat(const std::vector<Var<T>>& xs, int dim) {
     if (k > 0) out_shape[d] += s[d];
     starts.push_back(starts.back() + s[d]);
   }
-  Tensor<T> y(out_shape);
+  Tensor<T> y = Tensor<T>::uninitialized(out_shape);  // every element is copied from an input
   for (size_t k = 0; k < xs.size(); ++k) y.slice(d, starts[k], starts[k + 1]).copy_from(xs[k].value());
   return make_result<T>("concat", y, xs, [d, starts](const Tensor<T>& g, const std::vector<bool>& needs) {
     std::vector<Tensor<T>> grads(needs.size());

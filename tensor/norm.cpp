@@ -1,5 +1,6 @@
 #include "tensor/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -34,18 +35,22 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
   for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
     const T* xg = x + ng * M;
     T* yg = y + ng * M;
-    // omp simd: the double sums are split over vector lanes (a fixed order, so still deterministic)
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < M; ++i) s += xg[i];
-    const double mu = M > 0 ? s / M : 0.0;
-    double ss = 0;
-#pragma omp simd reduction(+ : ss)
+    // One pass: sums of d = x - x0 and d^2 in double, shifted by the group's first element so a
+    // large common offset cancels exactly (var = E[d^2] - E[d]^2 only loses precision when
+    // |mean - x0| >> std, and x0 is one of the group's own values). omp simd splits the sums over
+    // vector lanes in a fixed order, so the result is still deterministic.
+    const double x0 = M > 0 ? static_cast<double>(xg[0]) : 0.0;
+    double s = 0, ss = 0;
+#pragma omp simd reduction(+ : s, ss)
     for (int64_t i = 0; i < M; ++i) {
-      const double d = xg[i] - mu;
+      const double d = xg[i] - x0;
+      s += d;
       ss += d * d;
     }
-    const double r = 1.0 / std::sqrt((M > 0 ? ss / M : 0.0) + eps);
+    const double mean_d = M > 0 ? s / M : 0.0;
+    const double mu = x0 + mean_d;
+    const double var = M > 0 ? std::max(ss / M - mean_d * mean_d, 0.0) : 0.0;
+    const double r = 1.0 / std::sqrt(var + eps);
     mean[ng] = mu;
     rstd[ng] = r;
     const int64_t c0 = (ng % g.G) * cpg;

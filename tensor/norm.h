@@ -5,8 +5,8 @@
 //   xhat = (x - mu) rstd,  z[n,c,s] = xhat gamma[c] + beta[c]
 //   y = z, or y = silu(z) = z sigmoid(z) when the activation is fused (every GroupNorm of the UNet's
 //   ResBlocks and its output is followed by SiLU; fused, z is never stored: backward recomputes it)
-// Statistics are accumulated in double for both dtypes (two passes: mean, then squared deviations,
-// so a large common offset does not cancel catastrophically) and returned in double.
+// Statistics are accumulated in double for both dtypes (one pass over x shifted by its first
+// element, so a large common offset does not cancel catastrophically) and returned in double.
 #pragma once
 
 #include <cstdint>

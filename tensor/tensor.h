@@ -266,25 +266,49 @@ class Tensor {
       std::memmove(dst.data(), src.data(), n * sizeof(T));
       return;
     }
-    const int nd = static_cast<int>(src.dim());
-    if (nd == 0) {
+    if (src.dim() == 0) {
       *dst.data() = *src.data();
       return;
     }
-    const int64_t inner = src.shape_[nd - 1], ss = src.strides_[nd - 1], ds = dst.strides_[nd - 1];
+    // Merge neighbouring dimensions that are laid out as one in both tensors (size-1 dimensions
+    // dropped), so e.g. a channel slice of NCHW copies whole C*H*W runs with memcpy.
+    Shape shape, sst, dst_st;
+    for (int64_t d = 0; d < src.dim(); ++d) {
+      if (src.shape_[d] == 1) continue;
+      if (!shape.empty() && sst.back() == src.strides_[d] * src.shape_[d] &&
+          dst_st.back() == dst.strides_[d] * src.shape_[d]) {
+        shape.back() *= src.shape_[d];
+        sst.back() = src.strides_[d];
+        dst_st.back() = dst.strides_[d];
+      } else {
+        shape.push_back(src.shape_[d]);
+        sst.push_back(src.strides_[d]);
+        dst_st.push_back(dst.strides_[d]);
+      }
+    }
+    if (shape.empty()) {
+      *dst.data() = *src.data();
+      return;
+    }
+    const int nd = static_cast<int>(shape.size());
+    const int64_t inner = shape[nd - 1], ss = sst[nd - 1], ds = dst_st[nd - 1];
     const int64_t outer = n / inner;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
     for (int64_t o = 0; o < outer; ++o) {
       int64_t so = 0, dof = 0, r = o;
       for (int d = nd - 2; d >= 0; --d) {
-        int64_t i = r % src.shape_[d];
-        r /= src.shape_[d];
-        so += i * src.strides_[d];
-        dof += i * dst.strides_[d];
+        int64_t i = r % shape[d];
+        r /= shape[d];
+        so += i * sst[d];
+        dof += i * dst_st[d];
       }
       const T* s = src.data() + so;
       T* dp = dst.data() + dof;
-      for (int64_t i = 0; i < inner; ++i) dp[i * ds] = s[i * ss];
+      if (ss == 1 && ds == 1) {
+        std::memcpy(dp, s, inner * sizeof(T));
+      } else {
+        for (int64_t i = 0; i < inner; ++i) dp[i * ds] = s[i * ss];
+      }
     }
   }
 

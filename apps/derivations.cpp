@@ -609,7 +609,7 @@ void check_bpd(Checker& c, const Schedule& s) {
     hand.push_back(sum / (4 * std::log(2.0)));
   }
   c.equal("bpd.formula", "bits_per_dim vs (sum of the T+1 terms) / (4 ln 2), 2 images", lib, hand, 1e-9);
-  // the unbiased one-t estimate L_T + T * term_t, averaged over images, against the full bound
+  // the unbiased estimate L_T + L_0 + (T - 1) L_{t-1} at t ~ U{2..T}, averaged over images, against the full bound
   std::vector<float> many(kMC * 4);
   for (int64_t m = 0; m < kMC; ++m) std::copy(px.begin(), px.begin() + 4, many.begin() + m * 4);
   const TensorF xm = TensorF::from({kMC, 1, 1, 4}, many);
@@ -617,7 +617,7 @@ void check_bpd(Checker& c, const Schedule& s) {
   const BoundResult full = variational_bound(s, linear_denoiser(), xm, r1, o);
   const BoundEstimate est = variational_bound_estimate(s, linear_denoiser(), xm, r2, o);
   const Stats sf = stats(full.bits_per_dim), se = stats(est.bits_per_dim);
-  c.equal("bpd.one_t_estimate", "mean of L_T + T term_t at uniform t vs the full bound (bits/dim)", se.mean, sf.mean,
+  c.equal("bpd.one_t_estimate", "mean of L_T + L_0 + (T-1) L_{t-1}, t ~ U{2..T}, vs the full bound (bits/dim)", se.mean, sf.mean,
           kSE * std::hypot(sf.se_mean, se.se_mean), "5 SE");
 }
 

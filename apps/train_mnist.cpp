@@ -37,7 +37,7 @@ using nlohmann::json;
 namespace {
 
 // The recommended run (README "Training"): the best digits this machine makes in about an hour.
-constexpr int64_t kDefaultSteps = 3500;
+constexpr int64_t kDefaultSteps = 6000;
 
 volatile std::sig_atomic_t g_stop_requested = 0;
 void request_stop(int) { g_stop_requested = 1; }

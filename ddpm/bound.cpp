@@ -88,12 +88,21 @@ BoundEstimate variational_bound_estimate(const Schedule& s, const Denoiser& mode
   check_batch(s, x0, std::vector<int64_t>(x0.dim() >= 1 ? x0.size(0) : 0, 1), "variational_bound_estimate");
   const int64_t N = x0.size(0), D = x0.numel() / N;
   BoundEstimate e;
-  e.t = rng.integers(N, 1, s.T + 1);  // t ~ U{1..T}
   const std::vector<double> prior = prior_kl(s, x0);
-  const std::vector<double> term = bound_terms_at(s, model, x0, e.t, rng, options);
+  // L_0 exactly: it is the largest single term, and a uniform t over 1..T would hit it once in T
+  // draws and then multiply it by T (estimates jumping between ~0.4 and ~6 bits/dim on MNIST).
+  const std::vector<double> decoder = bound_terms_at(s, model, x0, std::vector<int64_t>(N, 1), rng, options);
+  std::vector<double> term(N, 0.0);
+  if (s.T >= 2) {
+    e.t = rng.integers(N, 2, s.T + 1);  // t ~ U{2..T}
+    term = bound_terms_at(s, model, x0, e.t, rng, options);
+  } else {
+    e.t.assign(N, 1);
+  }
   for (int64_t n = 0; n < N; ++n) {
-    // E_t[T * term_t] = sum_t term_t: unbiased for the sum in eq. (5)
-    e.bits_per_dim.push_back((prior[n] + static_cast<double>(s.T) * term[n]) / (static_cast<double>(D) * kLn2));
+    // E_t[(T - 1) L_{t-1}] = sum_{t=2}^T L_{t-1}: unbiased for the sum in eq. (5)
+    const double sum_estimate = static_cast<double>(s.T - 1) * term[n];
+    e.bits_per_dim.push_back((prior[n] + sum_estimate + decoder[n]) / (static_cast<double>(D) * kLn2));
     e.mean_bits_per_dim += e.bits_per_dim.back() / static_cast<double>(N);
   }
   return e;

@@ -43,9 +43,10 @@ struct BoundResult {
 BoundResult variational_bound(const Schedule& s, const Denoiser& model, const Tensor<float>& x0, Rng& rng,
                               const BoundOptions& options = {});
 
-// The unbiased one-t estimate: per image t ~ U{1..T} and L_T + T * (L_{t-1} or L_0 at t); one call.
+// An unbiased estimate of the bound from two network calls instead of T: L_T and L_0 exactly, and
+// the sum of the L_{t-1} as (T - 1) L_{t-1} at one t ~ U{2..T} per image.
 struct BoundEstimate {
-  std::vector<int64_t> t;
+  std::vector<int64_t> t;  // the t drawn per image (2..T; 1 when T = 1)
   std::vector<double> bits_per_dim;  // per image
   double mean_bits_per_dim = 0.0;
 };

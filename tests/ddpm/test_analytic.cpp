@@ -335,8 +335,7 @@ TEST_CASE("the bound with a continuous decoder is >= the exact NLL of N(m, s^2) 
 }
 
 TEST_CASE("the one-t estimate is unbiased for the full bound; evaluation clips x0_hat by default and says so") {
-  // 20 respaced steps so that every t is drawn often (with T = 1000 the rare t = 1 draws, scaled by
-  // T, make the estimator's spread too large to test). "small" on 20 steps is a loose bound (~200
+  // 20 respaced steps so that every t is drawn often. "small" on 20 steps is a loose bound (~200
   // bits/dim: betatilde_t is far below the true reverse variance there), which keeps the relative
   // spread of the estimate small enough for the check to have teeth.
   const Schedule base = linear_schedule(1000);
@@ -361,7 +360,8 @@ TEST_CASE("the one-t estimate is unbiased for the full bound; evaluation clips x
   CHECK(std::abs(est.mean_bits_per_dim - mean) < 1e-9);
   std::vector<int> hits(s.T + 1, 0);
   for (int64_t t : est.t) ++hits[t];
-  for (int64_t t = 1; t <= s.T; ++t) CHECK(hits[t] > 800);  // 1000 expected per t
+  CHECK(hits[1] == 0);  // L_0 is exact, not drawn
+  for (int64_t t = 2; t <= s.T; ++t) CHECK(hits[t] > 850);  // 20000 / 19 = 1053 expected per t
 
   // default options: discretized decoder, x0_hat clipped, both reported; 8-bit data gives a finite bound
   TensorF img = rng.uniform<float>({2, 1, 4, 4}, -1, 1);

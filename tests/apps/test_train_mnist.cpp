@@ -198,3 +198,30 @@ TEST_CASE("train_mnist: a diverging run stops at the first non-finite loss, nami
   CHECK(all_finite(last));
   CHECK(load_full_checkpoint(out + "/last.safetensors") == bad_step - 1);
 }
+
+TEST_CASE("train_mnist: the fast (Winograd) convolutions follow the generic kernels' loss curve") {
+  // Same seed and data; DD_CONV=generic forces im2col + GEMM everywhere. The kernels differ by float
+  // rounding (Winograd transforms: about 1e-4 relative per convolution, bound 1e-3 in
+  // tests/tensor/test_conv_fast.cpp), which 12 Adam steps carry into the losses but must not grow
+  // into a different curve.
+  TinyRun& t = tiny_run();
+  REQUIRE(t.result.code == 0);
+  ScratchDir dir;
+  const std::string flags = tiny_flags(t.data) + " --threads 1 --steps 12 --ckpt-every 0 --sample-every 0 --eval-every 0";
+  RunResult fast = run("./apps/train_mnist" + flags + " --out '" + dir.file("fast") + "'");
+  RunResult generic = run("DD_CONV=generic ./apps/train_mnist" + flags + " --out '" + dir.file("generic") + "'");
+  REQUIRE_MESSAGE(fast.code == 0, fast.err);
+  REQUIRE_MESSAGE(generic.code == 0, generic.err);
+  const auto a = logged_losses(dir.file("fast") + "/metrics.jsonl"), b = logged_losses(dir.file("generic") + "/metrics.jsonl");
+  REQUIRE(a.size() == 12);
+  REQUIRE(b.size() == 12);
+  double worst = 0;
+  bool any_differs = false;
+  for (const auto& [step, loss] : a) {
+    worst = std::max(worst, std::abs(loss - b.at(step)) / std::abs(b.at(step)));
+    any_differs = any_differs || loss != b.at(step);
+  }
+  MESSAGE("worst relative loss difference over 12 steps: " << worst);
+  CHECK(any_differs);    // the two runs really used different kernels
+  CHECK(worst < 1e-3);
+}

@@ -1,14 +1,17 @@
 // Micro- and macro-benchmarks.
 //
-//   ./apps/bench --mode train|sample|both [--batch 64] [--threads 2] [--steps 10] [--warmup 3]
-//                [--rounds 2] [--no-torch]
+//   ./apps/bench --mode train|sample|both [--batch 64] [--threads 1,2] [--steps 10] [--warmup 3]
+//                [--rounds 2] [--no-torch] [--profile]
 //
 // times the C++ training step (L_simple forward, backward, gradient clipping, Adam; the batch is made
 // outside the timer) and sampling step (one reverse step of Algorithm 2 under no-grad) of the default
 // UNet, and, when /usr/bin/python3 has torch, runs ../shared/bench/torch_reference.py with the same
 // batch and threads in the same run, the two interleaved round by round, then prints both medians,
 // their spread, GFLOP/s (380.08 MFLOP forward per sample, 3x for a training step), peak RSS and the
-// ratio. Its last line is one JSON object.
+// ratio, for each thread count, then the 1 -> N thread scaling. Its last line is one JSON object
+// (top level: the last thread count; "by_threads": all). --profile then runs --steps more steps at
+// the last thread count with tensor/profile.h switched on and prints ms per step for each op kind
+// (forward, backward, optimizer).
 //
 
 //   ./apps/bench --mode conv [--batch 64] [--threads 1,2] [--reps 7] [--warmup 2] [--variants ...]

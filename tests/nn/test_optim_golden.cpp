@@ -12,17 +12,6 @@ using namespace dd;
 
 namespace {
 
-// Per-tensor max|a - b| / max|b| (DESIGN.md's comparison with PyTorch).
-double rel_err(const TensorF& a, const TensorF& b) {
-  REQUIRE(a.shape() == b.shape());
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(a.flat(i)) - b.flat(i)));
-    scale = std::max(scale, std::fabs(static_cast<double>(b.flat(i))));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 constexpr double kParity = 1e-4;  // float32 plain path vs PyTorch (DESIGN.md)
 
 }  // namespace

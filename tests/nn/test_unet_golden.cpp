@@ -16,17 +16,6 @@ using namespace dd;
 
 namespace {
 
-// Per-tensor max|a - b| / max|b| (DESIGN.md's comparison with PyTorch).
-double rel_err(const TensorF& a, const TensorF& b) {
-  REQUIRE(a.shape() == b.shape());
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(a.flat(i)) - b.flat(i)));
-    scale = std::max(scale, std::fabs(static_cast<double>(b.flat(i))));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 double max_abs(const TensorF& a) {
   double m = 0;
   for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(static_cast<double>(a.flat(i))));

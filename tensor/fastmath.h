@@ -6,13 +6,18 @@
 
 #include <cmath>
 #include <cstdint>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 namespace dd {
 
 // e^x = 2^k e^r with k = round(x / ln 2), r = x - k ln 2 in [-ln2/2, ln2/2]; ln 2 is split in two
 // parts (0.693359375 is exact in float) so r keeps its precision.
 inline float exp_fast(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);  // keeps 2^k a normal float (NaN stays NaN)
+  // keeps 2^k a normal float; written as two selects so that they become maxps / minps (NaN stays NaN)
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.3f ? 88.3f : x;
   // round to nearest by adding and subtracting 1.5 * 2^23 (vectorizes; std::floor does not here)
   const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
@@ -43,5 +48,36 @@ inline T silu_grad_fast(T x) {
   const T s = sigmoid_fast(x);
   return s * (T(1) + x * (T(1) - s));
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The same functions on 8 floats at once. GCC vectorizes the scalar versions inside `omp simd`
+// loops, but the code it makes for silu runs at half the speed of this (measured: 1.4-1.7 against
+// 0.7 ns per element), and GroupNorm+SiLU spends most of its time there. Same formulas and
+// constants as the scalar versions, so they agree to rounding.
+inline __m256 exp_fast(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));  // NaN stays NaN
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x));
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 er = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(er, _mm256_castsi256_ps(bits));
+}
+inline __m256 sigmoid_fast(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp_fast(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+inline __m256 silu_fast(__m256 x) { return _mm256_mul_ps(x, sigmoid_fast(x)); }
+inline __m256 silu_grad_fast(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f), s = sigmoid_fast(x);
+  return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+}
+#endif
 
 }  // namespace dd

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include "tensor/fastmath.h"
 
@@ -22,6 +26,57 @@ template <class T>
 Affine<T> channel_affine(const T* gamma, const T* beta, int64_t c, double mu, double r) {
   return {static_cast<T>(mu), static_cast<T>(r * (gamma ? static_cast<double>(gamma[c]) : 1.0)),
           beta ? beta[c] : T(0)};
+}
+
+// y[i] = silu(z(x[i])) for i < n.
+template <class T>
+void affine_silu(const T* x, T* y, int64_t n, const Affine<T>& z) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m256 mu = _mm256_set1_ps(z.mu), a = _mm256_set1_ps(z.a), b = _mm256_set1_ps(z.b);
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(y + i, silu_fast(_mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mu), a, b)));
+  }
+#endif
+  for (; i < n; ++i) y[i] = silu_fast(z(x[i]));
+}
+
+// dz[i] = dy[i] silu'(z(x[i])) for i < n (dz may be nullptr: not stored); adds sum dz to a1 and
+// sum dz (x - mu) to a2, in double.
+template <class T>
+void affine_silu_backward(const T* x, const T* dy, T* dz, int64_t n, const Affine<T>& z, double mu, double& a1,
+                          double& a2) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m256 zmu = _mm256_set1_ps(z.mu), za = _mm256_set1_ps(z.a), zb = _mm256_set1_ps(z.b);
+    const __m256d mud = _mm256_set1_pd(mu);
+    __m256d s1 = _mm256_setzero_pd(), s2 = s1;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + i);
+      const __m256 g = _mm256_mul_ps(_mm256_loadu_ps(dy + i),
+                                     silu_grad_fast(_mm256_fmadd_ps(_mm256_sub_ps(xv, zmu), za, zb)));
+      if (dz) _mm256_storeu_ps(dz + i, g);
+      const __m256d g0 = _mm256_cvtps_pd(_mm256_castps256_ps128(g)), g1 = _mm256_cvtps_pd(_mm256_extractf128_ps(g, 1));
+      const __m256d x0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xv)), mud);
+      const __m256d x1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xv, 1)), mud);
+      s1 = _mm256_add_pd(s1, _mm256_add_pd(g0, g1));
+      s2 = _mm256_fmadd_pd(g0, x0, _mm256_fmadd_pd(g1, x1, s2));
+    }
+    alignas(32) double l1[4], l2[4];
+    _mm256_store_pd(l1, s1);
+    _mm256_store_pd(l2, s2);
+    a1 += (l1[0] + l1[1]) + (l1[2] + l1[3]);
+    a2 += (l2[0] + l2[1]) + (l2[2] + l2[3]);
+  }
+#endif
+  for (; i < n; ++i) {
+    const T g = dy[i] * silu_grad_fast(z(x[i]));
+    if (dz) dz[i] = g;
+    a1 += g;
+    a2 += g * (x[i] - mu);
+  }
 }
 
 }  // namespace
@@ -59,8 +114,7 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
       const T* xc = xg + cc * g.S;
       T* yc = yg + cc * g.S;
       if (g.silu) {
-#pragma omp simd
-        for (int64_t i = 0; i < g.S; ++i) yc[i] = silu_fast(z(xc[i]));
+        affine_silu(xc, yc, g.S, z);
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < g.S; ++i) yc[i] = z(xc[i]);
@@ -94,14 +148,7 @@ void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, co
       double a1 = 0, a2 = 0;  // sums of dz and dz (x - mu) over this channel
       if (g.silu) {
         const Affine<T> z = channel_affine(gamma, beta, c0 + cc, mu, r);
-        T* dzc = dxg ? dxg + cc * g.S : nullptr;
-#pragma omp simd reduction(+ : a1, a2)
-        for (int64_t i = 0; i < g.S; ++i) {
-          const T dz = dyc[i] * silu_grad_fast(z(xc[i]));
-          if (dzc) dzc[i] = dz;
-          a1 += dz;
-          a2 += dz * (xc[i] - mu);
-        }
+        affine_silu_backward(xc, dyc, dxg ? dxg + cc * g.S : nullptr, g.S, z, mu, a1, a2);
       } else {
 #pragma omp simd reduction(+ : a1, a2)
         for (int64_t i = 0; i < g.S; ++i) {

@@ -1,6 +1,7 @@
 // The vectorizable float exp / sigmoid / SiLU of tensor/fastmath.h against double precision.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -22,6 +23,7 @@ TEST_CASE("exp_fast(float): relative error below 2e-7 over [-87, 88]; saturates 
   CHECK(exp_fast(-1000.0f) >= 0.0f);
   CHECK(exp_fast(-1000.0f) < 1e-37f);
   CHECK(exp_fast(0.0f) == 1.0f);
+  CHECK(std::isnan(exp_fast(std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST_CASE("silu_fast and silu_grad_fast (float) agree with the double formulas within 1e-6 absolute + relative") {
@@ -37,3 +39,36 @@ TEST_CASE("silu_fast and silu_grad_fast (float) agree with the double formulas w
   CHECK(silu_fast(200.0f) == 200.0f);
   CHECK(silu_fast(1.0) == doctest::Approx(1.0 / (1.0 + std::exp(-1.0))).epsilon(1e-15));  // double: std::exp
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+TEST_CASE("8-lane exp_fast / silu_fast / silu_grad_fast agree with the scalar versions; NaN stays NaN") {
+  double worst_exp = 0, worst_silu = 0, worst_grad = 0;
+  for (int i = 0; i < 400000; i += 8) {
+    alignas(32) float x[8], e[8], s[8], g[8];
+    for (int l = 0; l < 8; ++l) x[l] = -100.0f + 200.0f * static_cast<float>(i + l) / 400000.0f;
+    const __m256 v = _mm256_load_ps(x);
+    _mm256_store_ps(e, exp_fast(v));
+    _mm256_store_ps(s, silu_fast(v));
+    _mm256_store_ps(g, silu_grad_fast(v));
+    for (int l = 0; l < 8; ++l) {
+      const double ws = exp_fast(x[l]), wsl = silu_fast(x[l]), wg = silu_grad_fast(x[l]);
+      worst_exp = std::max(worst_exp, std::abs(e[l] - ws) / ws);
+      worst_silu = std::max(worst_silu, std::abs(s[l] - wsl) / (1e-30 + std::abs(wsl)));
+      worst_grad = std::max(worst_grad, std::abs(g[l] - wg) / (1.0 + std::abs(wg)));
+    }
+  }
+  CHECK(worst_exp < 3e-7);
+  CHECK(worst_silu < 3e-7);
+  CHECK(worst_grad < 3e-7);
+  alignas(32) float out[8];
+  _mm256_store_ps(out, silu_fast(_mm256_set1_ps(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(std::isnan(out[0]));
+  _mm256_store_ps(out, exp_fast(_mm256_set1_ps(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(std::isnan(out[0]));
+  _mm256_store_ps(out, exp_fast(_mm256_set1_ps(1000.0f)));
+  CHECK(std::isfinite(out[0]));
+  _mm256_store_ps(out, exp_fast(_mm256_set1_ps(-1000.0f)));
+  CHECK(out[0] >= 0.0f);
+  CHECK(out[0] < 1e-37f);
+}
+#endif

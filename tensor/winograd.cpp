@@ -1,7 +1,8 @@
 // Winograd F(2x2,3x3) and F(4x4,3x3) convolutions (Lavin & Gray 2016); see winograd.h for the math.
 //
 // Work is cut into chunks of tiles (whole images, or tile rows of one image at 28x28), each chunk
-// run start to finish by one OpenMP thread so that its buffers stay in that core's L2:
+// run start to finish by one OpenMP thread (taken dynamically) so that its buffers stay in that
+// core's L2:
 //   pack   the chunk's input rows channels-last, P[img][Hp][Wp][Cp] (zero border, Cp = C rounded up
 //          to 8), with 8x8 in-register transposes
 //   V [T][alpha^2][Cp]   input tiles after B^T d B, 8 channels per AVX vector (tile-major: see
@@ -126,7 +127,6 @@ struct Plan {
   int64_t nchunks, Tp;          // chunks, padded tiles per chunk
   int64_t Hp, Wp;               // zero-padded input plane (covers every tile's alpha x alpha window)
   int nth;                      // threads used
-  int64_t chunk_begin(int t) const { return nchunks * t / nth; }
 };
 
 // One chunk: images n0 .. n0+nimg-1, tile rows ty0 .. ty1-1 of each, T tiles in (img, ty, tx) order.
@@ -588,7 +588,10 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     // Only the planes' zero border matters: V rows beyond the last tile and lanes >= C only feed
     // M entries the output transform never reads.
     std::fill(planes, planes + planes_sz, 0.0f);
-    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
+    // Chunks are handed out one at a time (dynamic): on this shared VM one core is often slowed for
+    // a while by other tenants, and a static split would make every convolution wait for it.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < p.nchunks; ++ch) {
       const Chunk ck = chunk_at(p, g.N, ch);
       const int64_t n0 = ck.n0, T = ck.T;
       input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
@@ -635,8 +638,8 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
 }
 
-// dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per thread, then summed in thread order so that a
-// fixed thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
+// dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per group of chunks, then summed in group order so
+// that a fixed thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
 // V is stored with C rounded up to 16 (lanes >= C stay zero) so the kernel's 16 columns fit.
 template <int m>
 void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws) {
@@ -646,8 +649,15 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
   const int64_t dU_sz = p.aa * O6 * Cp;
   const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, gplanes_sz = p.nimg * p.TY * m * p.TX * m * Op;
   const int64_t V_sz = tile_stride(p.aa, Cp) * p.Tp, G_sz = tile_stride(p.aa, Op) * p.Tp;
-  const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz + dU_sz;
-  float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread));
+  const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz;
+  // The chunks are cut into consecutive groups, each with its own accumulator dU; each group sums
+  // its chunks in order and the groups are added in group order.
+  // Measured: 4 groups per thread cost more (zeroing and summing the extra dU) than the balancing
+  // won, so there is one group per thread; the dynamic hand-out still makes the result
+  // independent of which thread ran which group.
+  const int64_t ngroups = std::min<int64_t>(p.nchunks, p.nth);
+  float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread + ngroups * dU_sz));
+  float* dU_groups = scratch + p.nth * per_thread;
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)
   {
     const int th = omp_get_thread_num();
@@ -655,31 +665,33 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
     float* gplanes = planes + planes_sz;
     float* V = gplanes + gplanes_sz;
     float* Gt = V + V_sz;
-    float* dU = Gt + G_sz;
-    // Zero the planes' borders and the accumulator dU. V lanes >= C and Gt lanes >= O may hold
-    // anything: they only reach dU entries (c >= C, o >= O) that are never read.
+    // Zero the planes' borders and each group's accumulator dU. V lanes >= C and Gt lanes >= O may
+    // hold anything: they only reach dU entries (c >= C, o >= O) that are never read.
     std::fill(planes, planes + planes_sz + gplanes_sz, 0.0f);
-    std::fill(dU, dU + dU_sz, 0.0f);
-    for (int64_t ch = p.chunk_begin(th); ch < p.chunk_begin(th + 1); ++ch) {
-      const Chunk ck = chunk_at(p, g.N, ch);
-      const int64_t n0 = ck.n0, T = ck.T;
-      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
-      grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
-      for (int xi = 0; xi < p.aa; ++xi)
-        gemm_tn(T, O6, Cp, Gt + xi * Op, tile_stride(p.aa, Op), V + xi * Cp, tile_stride(p.aa, Cp), dU + xi * O6 * Cp);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t grp = 0; grp < ngroups; ++grp) {
+      float* dU = dU_groups + grp * dU_sz;
+      std::fill(dU, dU + dU_sz, 0.0f);
+      for (int64_t ch = p.nchunks * grp / ngroups; ch < p.nchunks * (grp + 1) / ngroups; ++ch) {
+        const Chunk ck = chunk_at(p, g.N, ch);
+        const int64_t n0 = ck.n0, T = ck.T;
+        input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
+        grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
+        for (int xi = 0; xi < p.aa; ++xi)
+          gemm_tn(T, O6, Cp, Gt + xi * Op, tile_stride(p.aa, Op), V + xi * Cp, tile_stride(p.aa, Cp),
+                  dU + xi * O6 * Cp);
+      }
     }
   }
-  // Sum the per-thread dU in thread order and map back: dw[o,c] = G^T dU G.
-  const float* dU0 = scratch + planes_sz + gplanes_sz + V_sz + G_sz;
-  const int nth = p.nth;
+  // Sum the groups' dU in group order and map back: dw[o,c] = G^T dU G.
 #pragma omp parallel for schedule(static) if (g.O * g.C > 256)
   for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
     const int64_t o = oc / g.C, c = oc % g.C;
     double u[a * a];
     for (int k = 0; k < a * a; ++k) {
       const int64_t idx = (k * O6 + o) * Cp + c;
-      float s = dU0[idx];
-      for (int th = 1; th < nth; ++th) s += dU0[th * per_thread + idx];
+      float s = dU_groups[idx];
+      for (int64_t grp = 1; grp < ngroups; ++grp) s += dU_groups[grp * dU_sz + idx];
       u[k] = s;
     }
     double t[3][a];  // G^T dU

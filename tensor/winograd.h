@@ -12,8 +12,9 @@
 // As in the paper (section 4) and in oneDNN / NNPACK, the elementwise products are summed over
 // channels, so for each of the alpha^2 transform positions xi the work is one GEMM over tiles:
 //     M[xi] [tiles x O] = V[xi] [tiles x C] * U[xi] [C x O]
-// Tiles are processed in chunks of about 32 (L2-sized buffers); each OpenMP thread takes a
-// contiguous range of chunks, so a fixed thread count gives bit-identical results. The products
+// Tiles are processed in chunks of about 32 (L2-sized buffers), handed to the OpenMP threads one at
+// a time; the weight gradient sums fixed groups of chunks in order, so a fixed thread count gives
+// bit-identical results whichever thread ran which chunk. The products
 // run on an own AVX2/FMA register-blocked kernel (winograd.cpp says why not sgemm).
 // All scratch lives in the caller's Workspace: nothing is allocated once it has grown.
 //

@@ -14,6 +14,7 @@
 //               dw 2.1e-5, the last at batch 64 where dU sums ~1600 tiles per thread in float), a
 //               tenth of DESIGN.md's ~1e-3 allowance for Winograd.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -202,4 +203,22 @@ TEST_CASE("conv2d_* dispatch: float32 3x3 stride-1 with C >= 8 runs Winograd, th
   run({2, 1, 14, 14}, {16, 1, 3, 3}, 1, 1, false);   // conv_in: 1 input channel
   run({2, 16, 14, 14}, {16, 16, 3, 3}, 2, 1, false);  // downsample
   run({2, 16, 14, 14}, {8, 16, 1, 1}, 1, 0, false);   // 1x1
+}
+
+TEST_CASE("Winograd weight gradient: bit-identical over repeated runs although chunks go to threads dynamically") {
+  // 24 images of 28x28 at F(4x4) are 48 chunks in 8 groups at 2 threads; which thread takes which
+  // group changes from run to run, the sum must not.
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  Rng rng(41);
+  const Conv2dGeometry g = conv2d_geometry({24, 16, 28, 28}, {16, 16, 3, 3}, nullptr, 1, 1);
+  Tensor<float> x = rng.normal<float>({24, 16, 28, 28}), gy = rng.normal<float>({24, 16, 28, 28});
+  Workspace<float> ws;
+  std::vector<float> first(16 * 16 * 9), again(16 * 16 * 9);
+  winograd_conv2d_backward_weight(g, gy.data(), x.data(), first.data(), static_cast<float*>(nullptr), ws, 4);
+  for (int r = 0; r < 6; ++r) {
+    winograd_conv2d_backward_weight(g, gy.data(), x.data(), again.data(), static_cast<float*>(nullptr), ws, 4);
+    REQUIRE(again == first);
+  }
+  omp_set_num_threads(saved);
 }

@@ -54,6 +54,10 @@ template <class T> Var<T> mse_loss(const Var<T>& a, const Var<T>& b);
 // ---- layers (ops_conv.cpp, ops_norm.cpp, ops_nn.cpp; kernels in tensor/) ----
 // x [N,C,H,W], w [O,C,kh,kw], b [O] (or an undefined Var for no bias) -> [N,O,Ho,Wo]
 template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int stride, int padding);
+// conv2d(x, w, b) + addend in the same pass over the output, for addend [N,O,1,1] (broadcast over
+// the pixels: the ResBlock's time embedding) or [N,O,Ho,Wo] (a residual connection)
+template <class T>
+Var<T> conv2d_add(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Var<T>& addend, int stride, int padding);
 // x [N,C,...], gamma/beta [C] (undefined Vars: no affine): normalise each (sample, group of C/groups
 // channels) with its mean and biased variance, then affine; eps as in PyTorch (1e-5 in the model)
 template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);

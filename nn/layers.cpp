@@ -35,6 +35,14 @@ Var<T> Conv2d<T>::forward(const Var<T>& x) const {
   return conv2d(x, weight, bias, stride, padding);
 }
 
+template <class T>
+Var<T> Conv2d<T>::forward_add(const Var<T>& x, const Var<T>& addend) const {
+  if (x.dim() != 4 || x.size(1) != in_channels)
+    shape_error("Conv2d(" + std::to_string(in_channels) + "->" + std::to_string(out_channels) + ")",
+                "input [N," + std::to_string(in_channels) + ",H,W]", shape_str(x.shape()));
+  return conv2d_add(x, weight, bias, addend, stride, padding);
+}
+
 // ---- GroupNorm -------------------------------------------------------------------------------
 template <class T>
 GroupNorm<T>::GroupNorm(int channels, int g, double e) : groups(g), eps(e) {
@@ -73,7 +81,7 @@ Var<T> AttnBlock<T>::forward(const Var<T>& x) const {
   const Shape flat{b, c, hh * ww};
   Var<T> out = attention(reshape(q.forward(h), flat), reshape(k.forward(h), flat), reshape(v.forward(h), flat),
                          1.0 / std::sqrt(static_cast<double>(c)));
-  return x + proj_out.forward(reshape(out, {b, c, hh, ww}));
+  return proj_out.forward_add(reshape(out, {b, c, hh, ww}), x);  // x + proj_out(out), fused
 }
 
 // ---- ResBlock --------------------------------------------------------------------------------
@@ -100,12 +108,12 @@ ResBlock<T>::ResBlock(int in_ch, int out_ch, int temb_ch, double p, Rng& rng)
 
 template <class T>
 Var<T> ResBlock<T>::forward(const Var<T>& x, const Var<T>& temb, Rng& dropout_rng) const {
-  Var<T> h = conv1.forward(norm1.forward_silu(x));
-  Var<T> t = temb_proj.forward(silu(temb));                      // [N, C]
-  h = h + reshape(t, {t.size(0), t.size(1), 1, 1});             // broadcast over H, W
-  h = conv2.forward(maybe_dropout(norm2.forward_silu(h), dropout_rng));
+  // h = conv1(silu(norm1(x))) + temb_proj(silu(temb)) broadcast over H, W; out = skip + conv2(...).
+  // Both additions happen inside the convolutions' output pass (Conv2d::forward_add).
+  Var<T> t = temb_proj.forward(silu(temb));  // [N, C]
+  Var<T> h = conv1.forward_add(norm1.forward_silu(x), reshape(t, {t.size(0), t.size(1), 1, 1}));
   Var<T> skip = nin_shortcut ? nin_shortcut->forward(x) : x;
-  return skip + h;
+  return conv2.forward_add(maybe_dropout(norm2.forward_silu(h), dropout_rng), skip);
 }
 
 template <class T>

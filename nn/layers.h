@@ -26,6 +26,8 @@ class Conv2d : public Module<T> {
  public:
   Conv2d(int in_channels, int out_channels, int kernel, int stride, int padding, Rng& rng);
   Var<T> forward(const Var<T>& x) const;
+  // forward(x) + addend as one fused op; addend [N,out,1,1] (broadcast) or the output's shape
+  Var<T> forward_add(const Var<T>& x, const Var<T>& addend) const;
   Var<T> weight, bias;
   int in_channels, out_channels, kernel, stride, padding;
 };

@@ -94,13 +94,16 @@ void col2im(const Conv2dGeometry& g, const T* cols, T* dx) {
 }
 
 template <class T>
-void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws) {
+void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
+                            const ConvAddend<T>& add) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W;
   const int64_t cols_size = g.is_pointwise() ? 0 : K * P;
   const bool split = split_images(g);
   const int nth = split ? omp_get_max_threads() : 1;
   T* cols_all = ws.get(static_cast<size_t>(nth * cols_size));
-  // y_n = W cols_n (+ b broadcast over pixels: y is prefilled with b and GEMM adds with beta = 1)
+  // y_n = W cols_n (+ b, image_bias and residual: y is prefilled with their sum and GEMM adds with
+  // beta = 1)
+  const bool prefill = b || add.image_bias || add.residual;
   auto image = [&](int64_t n, T* cols) {
     const T* xn = x + n * in_size;
     T* yn = y + n * g.O * P;
@@ -109,9 +112,18 @@ void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, con
       im2col(g, xn, cols);
       B = cols;
     }
-    if (b)
-      for (int64_t o = 0; o < g.O; ++o) std::fill(yn + o * P, yn + (o + 1) * P, b[o]);
-    gemm(false, false, g.O, P, K, T(1), w, K, B, P, b ? T(1) : T(0), yn, P);
+    if (prefill)
+      for (int64_t o = 0; o < g.O; ++o) {
+        const T c = (b ? b[o] : T(0)) + (add.image_bias ? add.image_bias[n * g.O + o] : T(0));
+        T* row = yn + o * P;
+        if (add.residual) {
+          const T* res = add.residual + (n * g.O + o) * P;
+          for (int64_t k = 0; k < P; ++k) row[k] = c + res[k];
+        } else {
+          std::fill(row, row + P, c);
+        }
+      }
+    gemm(false, false, g.O, P, K, T(1), w, K, B, P, prefill ? T(1) : T(0), yn, P);
   };
   if (split) {
 #pragma omp parallel for schedule(static)
@@ -219,10 +231,11 @@ bool use_winograd(const Conv2dGeometry& g) {
 }
 
 template <class T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws) {
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
+                    const ConvAddend<T>& add) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_winograd(g)) return winograd_conv2d_forward(g, x, w, b, y, ws);
-  conv2d_forward_generic(g, x, w, b, y, ws);
+    if (use_winograd(g)) return winograd_conv2d_forward(g, x, w, b, y, ws, 0, add);
+  conv2d_forward_generic(g, x, w, b, y, ws, add);
 }
 
 template <class T>
@@ -242,10 +255,12 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T*
 #define DD_INSTANTIATE(T)                                                                                     \
   template void im2col(const Conv2dGeometry&, const T*, T*);                                                  \
   template void col2im(const Conv2dGeometry&, const T*, T*);                                                  \
-  template void conv2d_forward(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&);   \
+  template void conv2d_forward(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&,    \
+                               const ConvAddend<T>&);                                                         \
   template void conv2d_backward_input(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&);      \
   template void conv2d_backward_weight(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);  \
-  template void conv2d_forward_generic(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&); \
+  template void conv2d_forward_generic(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&, \
+                                       const ConvAddend<T>&);                                                 \
   template void conv2d_backward_input_generic(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&); \
   template void conv2d_backward_weight_generic(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);
 DD_INSTANTIATE(float)

@@ -50,9 +50,22 @@ void im2col(const Conv2dGeometry& g, const T* x, T* cols);
 template <class T>
 void col2im(const Conv2dGeometry& g, const T* cols, T* dx);
 
-// y [N,O,Ho,Wo] = conv(x [N,C,H,W], w [O,C,kh,kw]) + b [O] (b may be nullptr). Overwrites y.
+// Terms added to a convolution's output in the same pass over y (a fused epilogue: the sum costs
+// no separate sweep over the activation), after the bias:
+//   y[n,o,i,j] = ((conv + b[o]) + image_bias[n,o]) + residual[n,o,i,j]
+// image_bias [N,O] is the DDPM ResBlock's time embedding, residual [N,O,Ho,Wo] its skip
+// connection; either may be nullptr.
 template <class T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws);
+struct ConvAddend {
+  const T* image_bias = nullptr;
+  const T* residual = nullptr;
+};
+
+// y [N,O,Ho,Wo] = conv(x [N,C,H,W], w [O,C,kh,kw]) + b [O] (b may be nullptr), plus `add`.
+// Overwrites y.
+template <class T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
+                    const ConvAddend<T>& add = {});
 // dx [N,C,H,W] = conv^T(gy [N,O,Ho,Wo], w): dcols_n = W^T gy_n, dx_n = col2im(dcols_n). Overwrites dx.
 template <class T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws);
@@ -67,7 +80,8 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T*
 // environment has DD_CONV=generic, runs the generic im2col + GEMM kernels below, which stay
 // callable directly as the reference the fast paths are tested against.
 template <class T>
-void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws);
+void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
+                            const ConvAddend<T>& add = {});
 template <class T>
 void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws);
 template <class T>

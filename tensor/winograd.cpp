@@ -419,11 +419,12 @@ void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, 
         }
 }
 
-// y[n0+img, o] tiles = A^T M[.][t][o] A (+ b[o]), cropped to Ho x Wo; M = M^T [aa][Tp][Np],
-// 8 output channels per vector.
+// y[n0+img, o] tiles = ((A^T M[.][t][o] A + b[o]) + ibias[img, o]) + res[img, o, tile], cropped to
+// Ho x Wo (b, ibias, res may be nullptr; ibias and res start at the chunk's first image, as y does);
+// M = M^T [aa][Tp][Np], 8 output channels per vector.
 template <int m>
 void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo,
-                      const float* b, float* y) {
+                      const float* b, const float* ibias, const float* res, float* y) {
   constexpr int a = Wino<m>::a, aa = a * a;
   alignas(32) float buf[m * m * 8];
   v8 x[aa], t[m * a], r[m * m];
@@ -439,9 +440,12 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
           for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);          // columns: A^T M  (m x a)
           for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
           const int64_t nl = std::min<int64_t>(8, O - ob);
-          if (b) {
+          // the bias, then the per-image bias, as separate adds: the same rounding as adding them
+          // in two separate ops after the convolution
+          for (const float* bias : {b, ibias ? ibias + img * O : nullptr}) {
+            if (!bias) continue;
             alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int64_t l = 0; l < nl; ++l) bb[l] = b[ob + l];
+            for (int64_t l = 0; l < nl; ++l) bb[l] = bias[ob + l];
             const v8 bv = load8(bb);
             for (int k = 0; k < m * m; ++k) r[k] += bv;
           }
@@ -450,7 +454,9 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
             // 4x4 tiles of 8 channels: two 8x8 transposes turn the 16 channel vectors into, per
             // channel, rows (0,1) and (2,3) of its tile, stored as 4-float row pieces (masked to the
             // j1 columns and i1 rows inside the output at the right and bottom edges).
-            float* out = y + (img * O + ob) * Ho * Wo + ty * m * Wo + tx * m;
+            const int64_t at = (img * O + ob) * Ho * Wo + ty * m * Wo + tx * m;
+            float* out = y + at;
+            const float* rin = res ? res + at : nullptr;
             const __m128i cols = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(j1)), _mm_setr_epi32(0, 1, 2, 3));
             for (int half = 0; half < 2 && 2 * half < i1; ++half) {
               __m256 q[8];
@@ -458,13 +464,23 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
               transpose8(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
               const bool second = 2 * half + 1 < i1;
               for (int l = 0; l < 8; ++l) {
-                float* o = out + l * Ho * Wo + half * 2 * Wo;
+                const int64_t off = l * Ho * Wo + half * 2 * Wo;
+                float* o = out + off;
+                __m128 lo = _mm256_castps256_ps128(q[l]), hi = _mm256_extractf128_ps(q[l], 1);
                 if (j1 == 4) {
-                  _mm_storeu_ps(o, _mm256_castps256_ps128(q[l]));
-                  if (second) _mm_storeu_ps(o + Wo, _mm256_extractf128_ps(q[l], 1));
+                  if (rin) {
+                    lo = _mm_add_ps(lo, _mm_loadu_ps(rin + off));
+                    if (second) hi = _mm_add_ps(hi, _mm_loadu_ps(rin + off + Wo));
+                  }
+                  _mm_storeu_ps(o, lo);
+                  if (second) _mm_storeu_ps(o + Wo, hi);
                 } else {
-                  _mm_maskstore_ps(o, cols, _mm256_castps256_ps128(q[l]));
-                  if (second) _mm_maskstore_ps(o + Wo, cols, _mm256_extractf128_ps(q[l], 1));
+                  if (rin) {
+                    lo = _mm_add_ps(lo, _mm_maskload_ps(rin + off, cols));
+                    if (second) hi = _mm_add_ps(hi, _mm_maskload_ps(rin + off + Wo, cols));
+                  }
+                  _mm_maskstore_ps(o, cols, lo);
+                  if (second) _mm_maskstore_ps(o + Wo, cols, hi);
                 }
               }
             }
@@ -473,9 +489,11 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
 #endif
           for (int k = 0; k < m * m; ++k) store8(buf + k * 8, r[k]);
           for (int64_t l = 0; l < nl; ++l) {
-            float* out = y + (img * O + ob + l) * Ho * Wo + ty * m * Wo + tx * m;
+            const int64_t at = (img * O + ob + l) * Ho * Wo + ty * m * Wo + tx * m;
+            float* out = y + at;
             for (int64_t i = 0; i < i1; ++i)
-              for (int64_t j = 0; j < j1; ++j) out[i * Wo + j] = buf[(i * m + j) * 8 + l];
+              for (int64_t j = 0; j < j1; ++j)
+                out[i * Wo + j] = res ? buf[(i * m + j) * 8 + l] + res[at + i * Wo + j] : buf[(i * m + j) * 8 + l];
           }
         }
       }
@@ -575,7 +593,7 @@ inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 // y = conv(x, kernels already transformed into U [aa][C][Np]) + b; g is the forward geometry.
 template <int m>
 void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
-                    float* scratch) {
+                    float* scratch, const ConvAddend<float>& add) {
   const int64_t Cp = round8(g.C), Np = round16(g.O);
   const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = tile_stride(p.aa, Cp) * p.Tp, M_sz = tile_stride(p.aa, Np) * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
@@ -599,7 +617,9 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
       for (int xi = 0; xi < p.aa; ++xi)
         gemm_6x16(T, g.C, Np, V + xi * Cp, tile_stride(p.aa, Cp), U + xi * g.C * Np, M + xi * Np,
                   tile_stride(p.aa, Np));
-      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, y + n0 * g.O * g.Ho * g.Wo);
+      const int64_t y0 = n0 * g.O * g.Ho * g.Wo;
+      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, add.image_bias ? add.image_bias + n0 * g.O : nullptr,
+                          add.residual ? add.residual + y0 : nullptr, y + y0);
     }
   }
 }
@@ -611,12 +631,12 @@ int64_t forward_scratch(const Conv2dGeometry& g, const Plan& p) {
 
 template <int m>
 void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
-                  Workspace<float>& ws) {
+                  Workspace<float>& ws, const ConvAddend<float>& add) {
   const Plan p = make_plan(g, m);
   const int64_t U_sz = p.aa * g.C * round16(g.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(g, p)));
   transform_weights<m>(g, w, false, round16(g.O), U);
-  forward_with_U<m>(g, p, x, U, b, y, U + U_sz);
+  forward_with_U<m>(g, p, x, U, b, y, U + U_sz, add);
 }
 
 // dx = conv(gy, rot180(w) with O and C swapped), padding 2 - pad: its geometry has the roles of
@@ -635,7 +655,7 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   const int64_t U_sz = p.aa * t.C * round16(t.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
   transform_weights<m>(g, w, true, round16(t.O), U);
-  forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz);
+  forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz, {});
 }
 
 // dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per group of chunks, then summed in group order so
@@ -738,11 +758,11 @@ int winograd_tile(const Conv2dGeometry& g) {
 }
 
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
-                             Workspace<float>& ws, int tile) {
+                             Workspace<float>& ws, int tile, const ConvAddend<float>& add) {
   if (checked_tile(g, tile, "winograd_conv2d_forward") == 4)
-    forward_impl<4>(g, x, w, b, y, ws);
+    forward_impl<4>(g, x, w, b, y, ws, add);
   else
-    forward_impl<2>(g, x, w, b, y, ws);
+    forward_impl<2>(g, x, w, b, y, ws, add);
 }
 
 void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* w, float* dx,

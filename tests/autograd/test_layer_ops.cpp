@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "autograd/gradcheck.h"
@@ -145,6 +146,74 @@ TEST_CASE("conv2d gradcheck: input, weight and bias") {
       CHECK_MESSAGE(r.ok, r.message);
     }
   }
+}
+
+TEST_CASE("conv2d_add gradcheck: input, weight, bias and the addend, per-image-channel and full, non-contiguous") {
+  Rng rng(14);
+  for (const ConvCase& c : kConvCases) {
+    CAPTURE(describe(c));
+    const int64_t Ho = (c.H + 2 * c.pad - c.kh) / c.stride + 1, Wo = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
+    TensorD x = rng.normal<double>({c.N, c.C, c.H, c.W}), w = rng.normal<double>({c.O, c.C, c.kh, c.kw});
+    TensorD b = rng.normal<double>({c.O});
+    // [N,O,1,1], broadcast over the pixels (the time embedding)
+    auto r1 = gradcheck(
+        [&](const std::vector<VarD>& v) { return conv2d_add(v[0], v[1], v[2], v[3], c.stride, c.pad); },
+        {x, w, b, rng.normal<double>({c.N, c.O, 1, 1})});
+    CHECK_MESSAGE(r1.ok, r1.message);
+    // the full output shape (a residual), given as a transposed, non-contiguous view
+    auto r2 = gradcheck(
+        [&](const std::vector<VarD>& v) {
+          return conv2d_add(v[0], v[1], c.bias ? v[2] : VarD(), transpose(v[3], 2, 3), c.stride, c.pad);
+        },
+        {x, w, b, rng.normal<double>({c.N, c.O, Wo, Ho})});
+    CHECK_MESSAGE(r2.ok, r2.message);
+  }
+}
+
+TEST_CASE("conv2d_add equals conv2d followed by add: float64, and float32 on the Winograd and GEMM paths") {
+  Rng rng(15);
+  // float64: generic kernels (3x3 and 1x1)
+  for (int k : {3, 1}) {
+    CAPTURE(k);
+    const int pad = k / 2;
+    TensorD x = rng.normal<double>({3, 4, 6, 5}), w = rng.normal<double>({5, 4, k, k}), b = rng.normal<double>({5});
+    for (const Shape& as : {Shape{3, 5, 1, 1}, Shape{3, 5, 6, 5}}) {
+      CAPTURE(shape_str(as));
+      TensorD a = rng.normal<double>(as), up = rng.normal<double>({3, 5, 6, 5});
+      VarD xf(x, true), wf(w, true), bf(b, true), af(a, true), xu(x, true), wu(w, true), bu(b, true), au(a, true);
+      VarD fused = conv2d_add(xf, wf, bf, af, 1, pad), plain = conv2d(xu, wu, bu, 1, pad) + au;
+      CHECK(rel_err(fused.value(), plain.value()) < 1e-14);
+      fused.backward(up);
+      plain.backward(up);
+      CHECK(rel_err(xf.grad(), xu.grad()) < 1e-14);
+      CHECK(rel_err(wf.grad(), wu.grad()) < 1e-14);
+      CHECK(rel_err(bf.grad(), bu.grad()) < 1e-14);
+      CHECK(rel_err(af.grad(), au.grad()) < 1e-13);
+    }
+  }
+  // float32: 16 input channels take the Winograd kernels for 3x3 (the addition happens in its
+  // output transform, after the bias, as the separate add did: the same float operations), and the
+  // GEMM path for 1x1 (the addend is summed into the prefilled output before the GEMM)
+  for (int k : {3, 1}) {
+    CAPTURE(k);
+    const int pad = k / 2;
+    TensorF x = rng.normal<float>({2, 16, 9, 10}), w = rng.normal<float>({12, 16, k, k}), b = rng.normal<float>({12});
+    for (const Shape& as : {Shape{2, 12, 1, 1}, Shape{2, 12, 9, 10}}) {
+      CAPTURE(shape_str(as));
+      TensorF a = rng.normal<float>(as);
+      VarF fused = conv2d_add(VarF(x), VarF(w), VarF(b), VarF(a), 1, pad);
+      VarF plain = conv2d(VarF(x), VarF(w), VarF(b), 1, pad) + VarF(a);
+      CHECK(rel_err(fused.value(), plain.value()) < (k == 3 ? 1e-7 : 1e-6));
+    }
+  }
+}
+
+TEST_CASE("conv2d_add rejects an addend of any other shape, naming both allowed shapes") {
+  VarD x(TensorD({2, 3, 5, 5})), w(TensorD({4, 3, 3, 3}));
+  CHECK_THROWS_WITH_AS(conv2d_add(x, w, VarD(), VarD(TensorD({2, 4, 5, 1})), 1, 1),
+                       "conv2d_add: expected an addend of shape [2, 4, 1, 1] or [2, 4, 5, 5], got [2, 4, 5, 1]",
+                       ShapeError);
+  CHECK_THROWS_AS(conv2d_add(x, w, VarD(), VarD(), 1, 1), std::invalid_argument);
 }
 
 TEST_CASE("conv2d backward computes only the gradients that are needed") {
@@ -402,6 +471,14 @@ TEST_CASE("float32 equals float64 within 1e-5 relative, forward and backward") {
            [](const auto& v) { return conv2d(v[0], v[1], v[2], 2, 1); },
            {rng.normal<double>({2, 4, 9, 8}), rng.normal<double>({6, 4, 3, 3}), rng.normal<double>({6})},
            rng.normal<double>({2, 6, 5, 4}));
+  check_op("conv2d_add [N,O,1,1]", [](const auto& v) { return conv2d_add(v[0], v[1], v[2], v[3], 1, 1); },
+           {rng.normal<double>({2, 4, 6, 5}), rng.normal<double>({6, 4, 3, 3}), rng.normal<double>({6}),
+            rng.normal<double>({2, 6, 1, 1})},
+           rng.normal<double>({2, 6, 6, 5}));
+  check_op("conv2d_add residual", [](const auto& v) { return conv2d_add(v[0], v[1], v[2], v[3], 1, 0); },
+           {rng.normal<double>({2, 4, 5, 5}), rng.normal<double>({3, 4, 1, 1}), rng.normal<double>({3}),
+            rng.normal<double>({2, 3, 5, 5})},
+           rng.normal<double>({2, 3, 5, 5}));
   check_op("conv2d 1x1", [](const auto& v) { return conv2d(v[0], v[1], v[2], 1, 0); },
            {rng.normal<double>({2, 4, 5, 5}), rng.normal<double>({3, 4, 1, 1}), rng.normal<double>({3})},
            rng.normal<double>({2, 3, 5, 5}));

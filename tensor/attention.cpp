@@ -41,7 +41,7 @@ void attention_forward(int64_t B, int64_t C, int64_t N, T scale, const T* q, con
     gemm(false, true, C, N, N, T(1), v + o, N, p, N, T(0), out + o, N);  // out = V P^T
   };
   if (split_batch(B)) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t b = 0; b < B; ++b) item(b);
   } else {
     for (int64_t b = 0; b < B; ++b) item(b);
@@ -72,7 +72,7 @@ void attention_backward(int64_t B, int64_t C, int64_t N, T scale, const T* q, co
     if (dk) gemm(false, false, C, N, N, scale, q + o, N, ds, N, T(0), dk + o, N);  // dK = scale Q dS
   };
   if (split) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t b = 0; b < B; ++b) item(b, scratch ? scratch + omp_get_thread_num() * N * N : nullptr);
   } else {
     for (int64_t b = 0; b < B; ++b) item(b, scratch);

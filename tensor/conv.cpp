@@ -126,7 +126,7 @@ void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, con
     gemm(false, false, g.O, P, K, T(1), w, K, B, P, prefill ? T(1) : T(0), yn, P);
   };
   if (split) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.N; ++n) image(n, cols_all + omp_get_thread_num() * cols_size);
   } else {
     for (int64_t n = 0; n < g.N; ++n) image(n, cols_all);
@@ -153,7 +153,7 @@ void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T
     col2im(g, cols, dxn);
   };
   if (split) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.N; ++n) image(n, cols_all + omp_get_thread_num() * cols_size);
   } else {
     for (int64_t n = 0; n < g.N; ++n) image(n, cols_all);

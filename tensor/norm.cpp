@@ -86,7 +86,7 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
                         double* mean, double* rstd) {
   const int64_t cpg = g.channels_per_group(), M = cpg * g.S;
   // One (sample, group) per iteration: its M elements are contiguous in NCHW.
-#pragma omp parallel for schedule(static) if (g.N * g.C * g.S > (1 << 14))
+#pragma omp parallel for schedule(dynamic, 8) if (g.N * g.C * g.S > (1 << 14))
   for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
     const T* xg = x + ng * M;
     T* yg = y + ng * M;
@@ -133,7 +133,7 @@ void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, co
   const bool big = g.N * g.C * g.S > (1 << 14);
   const bool param_grads = dgamma || dbeta;
   std::vector<double> sum_dz_xhat(param_grads ? g.N * g.C : 0), sum_dz(param_grads ? g.N * g.C : 0);
-#pragma omp parallel for schedule(static) if (big)
+#pragma omp parallel for schedule(dynamic, 8) if (big)
   for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
     const int64_t n = ng / g.G, c0 = (ng % g.G) * cpg;
     const T* xg = x + ng * M;

@@ -672,10 +672,14 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
   const int64_t per_thread = planes_sz + gplanes_sz + V_sz + G_sz;
   // The chunks are cut into consecutive groups, each with its own accumulator dU; each group sums
   // its chunks in order and the groups are added in group order.
-  // Measured: 4 groups per thread cost more (zeroing and summing the extra dU) than the balancing
-  // won, so there is one group per thread; the dynamic hand-out still makes the result
-  // independent of which thread ran which group.
-  const int64_t ngroups = std::min<int64_t>(p.nchunks, p.nth);
+  // Groups per thread: more of them let a fast core take over work from a slowed one, but each
+  // costs zeroing and summing one more dU (measured: 4 per thread lost more than it won).
+  // DD_WINO_GROUPS overrides it, for tuning.
+  static const int64_t groups_per_thread = [] {
+    const char* e = std::getenv("DD_WINO_GROUPS");
+    return e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(1);
+  }();
+  const int64_t ngroups = std::min<int64_t>(p.nchunks, p.nth * groups_per_thread);
   float* scratch = ws.get(static_cast<size_t>(p.nth * per_thread + ngroups * dU_sz));
   float* dU_groups = scratch + p.nth * per_thread;
 #pragma omp parallel num_threads(p.nth) if (p.nth > 1)

@@ -1,0 +1,161 @@
+// A small register-blocked float GEMM for the products of the convolution kernels, where OpenBLAS's
+// packing copies and per-call overhead cost more than they win: the per-position products of the
+// Winograd kernels (tensor/winograd.cpp) and the per-image products of the 1x1 and im2col
+// convolutions (tensor/conv.cpp).
+//
+//   C[M x N] (+)= op(A)[M x K] B[K x N]     row-major B and C; op(A) = A [M x K] (row stride lda)
+//                                           or A^T with A stored [K x M] (row stride lda)
+//
+// The register block is 6 rows x 16 columns (12 AVX accumulators: the BLIS/OpenBLAS Haswell-class
+// micro-kernel shape): per k, two 8-float loads of B, six broadcasts of A, twelve FMAs. B is read
+// in place (not packed), so N should be the long dimension and B's rows are expected to be in L1/L2.
+// Row blocks are the outer loop: a 6-row block of A stays in L1 while it meets every column block
+// of B. The last N % 16 columns use masked loads and stores, the last M % 6 rows a shorter block.
+#pragma once
+
+#include <cstdint>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace dd {
+namespace micro {
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+// Lanes l < n of a 16-column block (n in 1..16) as two 8-lane masks.
+inline void column_masks(int64_t n, __m256i& m0, __m256i& m1) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+  m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - 8)), idx);
+}
+
+// C[R x 16] (+)= op(A)[R x K] B[K x 16], R <= 6. The accumulators are named variables (GCC spills
+// an array of them to the stack); `if constexpr` drops the rows >= R.
+template <int R, bool TransA, bool Accumulate, bool Masked>
+inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+                   __m256i m0, __m256i m1) {
+  auto load = [&](const float* p, int half) {
+    if constexpr (Masked) return _mm256_maskload_ps(p, half ? m1 : m0);
+    return _mm256_loadu_ps(p);
+  };
+  auto store = [&](float* p, int half, __m256 v) {
+    if constexpr (Masked)
+      _mm256_maskstore_ps(p, half ? m1 : m0, v);
+    else
+      _mm256_storeu_ps(p, v);
+  };
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
+         c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  if constexpr (Accumulate) {
+    c00 = load(C, 0), c01 = load(C + 8, 1);
+    if constexpr (R > 1) c10 = load(C + ldc, 0), c11 = load(C + ldc + 8, 1);
+    if constexpr (R > 2) c20 = load(C + 2 * ldc, 0), c21 = load(C + 2 * ldc + 8, 1);
+    if constexpr (R > 3) c30 = load(C + 3 * ldc, 0), c31 = load(C + 3 * ldc + 8, 1);
+    if constexpr (R > 4) c40 = load(C + 4 * ldc, 0), c41 = load(C + 4 * ldc + 8, 1);
+    if constexpr (R > 5) c50 = load(C + 5 * ldc, 0), c51 = load(C + 5 * ldc + 8, 1);
+  }
+  // element (r, k) of op(A)
+  const int64_t rs = TransA ? 1 : lda, ks = TransA ? lda : 1;
+  for (int64_t k = 0; k < K; ++k, B += ldb) {
+    const __m256 b0 = load(B, 0), b1 = load(B + 8, 1);
+    const float* a = A + k * ks;
+    __m256 av = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    if constexpr (R > 1) {
+      av = _mm256_broadcast_ss(a + rs);
+      c10 = _mm256_fmadd_ps(av, b0, c10);
+      c11 = _mm256_fmadd_ps(av, b1, c11);
+    }
+    if constexpr (R > 2) {
+      av = _mm256_broadcast_ss(a + 2 * rs);
+      c20 = _mm256_fmadd_ps(av, b0, c20);
+      c21 = _mm256_fmadd_ps(av, b1, c21);
+    }
+    if constexpr (R > 3) {
+      av = _mm256_broadcast_ss(a + 3 * rs);
+      c30 = _mm256_fmadd_ps(av, b0, c30);
+      c31 = _mm256_fmadd_ps(av, b1, c31);
+    }
+    if constexpr (R > 4) {
+      av = _mm256_broadcast_ss(a + 4 * rs);
+      c40 = _mm256_fmadd_ps(av, b0, c40);
+      c41 = _mm256_fmadd_ps(av, b1, c41);
+    }
+    if constexpr (R > 5) {
+      av = _mm256_broadcast_ss(a + 5 * rs);
+      c50 = _mm256_fmadd_ps(av, b0, c50);
+      c51 = _mm256_fmadd_ps(av, b1, c51);
+    }
+  }
+  store(C, 0, c00), store(C + 8, 1, c01);
+  if constexpr (R > 1) store(C + ldc, 0, c10), store(C + ldc + 8, 1, c11);
+  if constexpr (R > 2) store(C + 2 * ldc, 0, c20), store(C + 2 * ldc + 8, 1, c21);
+  if constexpr (R > 3) store(C + 3 * ldc, 0, c30), store(C + 3 * ldc + 8, 1, c31);
+  if constexpr (R > 4) store(C + 4 * ldc, 0, c40), store(C + 4 * ldc + 8, 1, c41);
+  if constexpr (R > 5) store(C + 5 * ldc, 0, c50), store(C + 5 * ldc + 8, 1, c51);
+}
+
+// Rows r .. r+R-1 of C, all column blocks.
+template <int R, bool TransA, bool Accumulate>
+inline void row_block(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  const __m256i none = _mm256_setzero_si256();
+  int64_t n = 0;
+  for (; n + 16 <= N; n += 16) kernel<R, TransA, Accumulate, false>(K, A, lda, B + n, ldb, C + n, ldc, none, none);
+  if (n < N) {
+    __m256i m0, m1;
+    column_masks(N - n, m0, m1);
+    kernel<R, TransA, Accumulate, true>(K, A, lda, B + n, ldb, C + n, ldc, m0, m1);
+  }
+}
+
+template <bool TransA, bool Accumulate>
+inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C, int64_t ldc) {
+  const int64_t rs = TransA ? 1 : lda;  // from row r of op(A) to row r + 1
+  int64_t r = 0;
+  for (; r + 6 <= M; r += 6) row_block<6, TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
+  const float* a = A + r * rs;
+  float* c = C + r * ldc;
+  switch (M - r) {
+    case 5: row_block<5, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 4: row_block<4, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 3: row_block<3, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 2: row_block<2, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 1: row_block<1, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    default: break;
+  }
+}
+
+#endif
+
+// C = op(A) B, or C += op(A) B when accumulate. Single-threaded (callers parallelise over images or
+// chunks). Without AVX2/FMA a plain loop.
+inline void gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if (trans_a) {
+    if (accumulate)
+      gemm_impl<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      gemm_impl<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  } else {
+    if (accumulate)
+      gemm_impl<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      gemm_impl<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  }
+#else
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t n = 0; n < N; ++n) {
+      float s = accumulate ? C[r * ldc + n] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) s += (trans_a ? A[k * lda + r] : A[r * lda + k]) * B[k * ldb + n];
+      C[r * ldc + n] = s;
+    }
+#endif
+}
+
+}  // namespace micro
+}  // namespace dd

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tensor/blas.h"
+#include "tensor/microkernel.h"
 #include "tensor/winograd.h"
 
 namespace dd {
@@ -47,6 +48,23 @@ void valid_columns(const Conv2dGeometry& g, int64_t q, int64_t* lo, int64_t* hi)
 
 // Images are split over threads when that keeps every thread busy; otherwise BLAS threads instead.
 bool split_images(const Conv2dGeometry& g) { return g.N > 1 && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+
+// C [M x N] = op(A) B (+ C when accumulate) for one image, op(A) = A [M x K] or A^T (A stored
+// [K x M]); lda = A's row stride, B and C row-major with N columns. float: the small kernel of
+// tensor/microkernel.h while images run one per thread (apps/bench --mode conv: 1.5-2x OpenBLAS on
+// these per-image products, whose packing and call overhead dominate), OpenBLAS when a single image
+// gets all threads. double: OpenBLAS.
+void image_gemm(bool parallel_images, bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A,
+                int64_t lda, const float* B, float* C) {
+  if (parallel_images || omp_get_max_threads() == 1)
+    micro::gemm(trans_a, accumulate, M, N, K, A, lda, B, N, C, N);
+  else
+    gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, N, accumulate ? 1.0f : 0.0f, C, N);
+}
+void image_gemm(bool, bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda,
+                const double* B, double* C) {
+  gemm(trans_a, false, M, N, K, 1.0, A, lda, B, N, accumulate ? 1.0 : 0.0, C, N);
+}
 
 }  // namespace
 
@@ -123,7 +141,7 @@ void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, con
           std::fill(row, row + P, c);
         }
       }
-    gemm(false, false, g.O, P, K, T(1), w, K, B, P, prefill ? T(1) : T(0), yn, P);
+    image_gemm(split, false, prefill, g.O, P, K, w, K, B, yn);
   };
   if (split) {
 #pragma omp parallel for schedule(dynamic, 1)
@@ -144,11 +162,10 @@ void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T
   auto image = [&](int64_t n, T* cols) {
     const T* gyn = gy + n * g.O * P;
     T* dxn = dx + n * in_size;
-    if (g.is_pointwise()) {
-      gemm(true, false, K, P, g.O, T(1), w, K, gyn, P, T(0), dxn, P);
-      return;
-    }
-    gemm(true, false, K, P, g.O, T(1), w, K, gyn, P, T(0), cols, P);
+    // dcols_n [K x P] = W^T [K x O] gy_n [O x P]
+    T* dcols = g.is_pointwise() ? dxn : cols;
+    image_gemm(split, true, false, K, P, g.O, w, K, gyn, dcols);
+    if (g.is_pointwise()) return;
     std::fill(dxn, dxn + in_size, T(0));
     col2im(g, cols, dxn);
   };

@@ -123,7 +123,7 @@ check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > au
 	@bash scripts/check_layers.sh
 
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
-	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 10 --rounds 2
+	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4
 
 deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; sudo when not root)
 	@bash scripts/deps.sh

@@ -6,7 +6,9 @@
 // times the C++ training step (L_simple forward, backward, gradient clipping, Adam; the batch is made
 // outside the timer) and sampling step (one reverse step of Algorithm 2 under no-grad) of the default
 // UNet, and, when /usr/bin/python3 has torch, runs ../shared/bench/torch_reference.py with the same
-// batch and threads in the same run, the two interleaved round by round, then prints both medians,
+// batch and threads in the same run, interleaved round by round (each round times every thread
+// count and mode, C++ then PyTorch, so ratios and scaling compare the same moments of a machine
+// whose speed drifts), then prints both medians,
 // their spread, GFLOP/s (380.08 MFLOP forward per sample, 3x for a training step), peak RSS and the
 // ratio, for each thread count, then the 1 -> N thread scaling. Its last line is one JSON object
 // (top level: the last thread count; "by_threads": all). --profile then runs --steps more steps at
@@ -353,28 +355,40 @@ int run_steps(const Options& opt) {
   std::printf("%-7s %-8s %7s %10s %10s %10s %12s %8s %10s\n", "mode", "impl", "threads", "s/step", "min", "max", "img/s",
               "GFLOP/s", "vs torch");
   std::map<std::string, std::map<int, double>> cpp_median;  // mode -> threads -> median s/step
-  nlohmann::json by_threads = nlohmann::json::array();
-  for (const int threads : opt.threads) {
-    set_num_threads(threads);
-    nlohmann::json jt = {{"threads", threads}};
-    for (const std::string& mode : modes) {
-      std::vector<double> cpp, torch;
-      double torch_rss = NAN;
-      int64_t counter = 0;
-      for (int round = 0; round < opt.rounds; ++round) {
+  // Rounds are the outer loop: each round times every (threads, mode) pair, C++ then PyTorch, so
+  // the ratios and the thread scaling compare programs and thread counts measured at the same
+  // moments (on this shared VM the speed of a core drifts by 10-30 % over minutes).
+  struct Samples {
+    std::vector<double> cpp, torch;
+    double torch_rss = NAN;
+  };
+  std::map<std::pair<int, std::string>, Samples> samples;
+  int64_t counter = 0;
+  for (int round = 0; round < opt.rounds; ++round)
+    for (const int threads : opt.threads) {
+      set_num_threads(threads);
+      for (const std::string& mode : modes) {
+        Samples& sm = samples[{threads, mode}];
         for (int i = 0; i < opt.warmup + opt.steps; ++i) {
           const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
-          if (i >= opt.warmup) cpp.push_back(dt);
+          if (i >= opt.warmup) sm.cpp.push_back(dt);
         }
         if (torch_ok) {
           nlohmann::json tj = run_torch(opt, mode, threads);
           if (!tj.is_null()) {
-            for (double v : tj["step_times"]) torch.push_back(v);
-            torch_rss = std::isnan(torch_rss) ? tj["peak_rss_mib"].get<double>()
-                                              : std::max(torch_rss, tj["peak_rss_mib"].get<double>());
+            for (double v : tj["step_times"]) sm.torch.push_back(v);
+            sm.torch_rss = std::isnan(sm.torch_rss) ? tj["peak_rss_mib"].get<double>()
+                                                    : std::max(sm.torch_rss, tj["peak_rss_mib"].get<double>());
           }
         }
       }
+    }
+  nlohmann::json by_threads = nlohmann::json::array();
+  for (const int threads : opt.threads) {
+    nlohmann::json jt = {{"threads", threads}};
+    for (const std::string& mode : modes) {
+      const Samples& sm = samples[{threads, mode}];
+      const std::vector<double>&cpp = sm.cpp, &torch = sm.torch;
       const double flops = kForwardFlopsPerSample * opt.batch * (mode == "train" ? 3 : 1);
       auto row = [&](const char* impl, const std::vector<double>& v, double ratio) {
         std::printf("%-7s %-8s %7d %10.4f %10.4f %10.4f %12.1f %8.1f %10s\n", mode.c_str(), impl, threads, median(v),
@@ -392,7 +406,7 @@ int run_steps(const Options& opt) {
         jt["torch_" + mode + "_s_per_step"] = median(torch);
         jt["torch_" + mode + "_s_per_step_min"] = *std::min_element(torch.begin(), torch.end());
         jt["torch_" + mode + "_s_per_step_max"] = *std::max_element(torch.begin(), torch.end());
-        jt["torch_" + mode + "_peak_rss_mib"] = torch_rss;
+        jt["torch_" + mode + "_peak_rss_mib"] = sm.torch_rss;
         jt[mode + "_speedup_vs_torch"] = ratio;
       }
     }

@@ -186,6 +186,9 @@ Plan make_plan(const Conv2dGeometry& g, int m) {
 // w = w[k,n] rotated by 180 degrees (swap = true: the transposed convolution of gy, K = O, N = C).
 // Eight consecutive n at a time in the lanes of a vector, in float (it was double and scalar, 5 %
 // of a training step: it runs for every forward and input-gradient call).
+// Called by every thread of the convolution's parallel region (an orphaned `omp for`: one region per
+// convolution call instead of two; outside a region it runs on the calling thread); the loop's
+// implicit barrier makes U complete before any thread goes on.
 template <int m>
 void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64_t Np, float* U) {
   constexpr int a = Wino<m>::a;
@@ -193,7 +196,7 @@ void transform_weights(const Conv2dGeometry& g, const float* w, bool swap, int64
   float G[a][3];
   for (int i = 0; i < a; ++i)
     for (int q = 0; q < 3; ++q) G[i][q] = static_cast<float>(Wino<m>::G[i][q]);
-#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
+#pragma omp for schedule(static)
   for (int64_t kr = 0; kr < K; ++kr) {
     for (int64_t n0 = 0; n0 < Np; n0 += 8) {
       v8 kk[3][3];  // lane l: the kernel of n = n0 + l (zero for n >= N)
@@ -512,10 +515,11 @@ void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t lda, 
 
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// y = conv(x, kernels already transformed into U [aa][C][Np]) + b; g is the forward geometry.
-template <int m>
-void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const float* U, const float* b, float* y,
-                    float* scratch, const ConvAddend<float>& add) {
+// y = conv(x, kernels transformed into U [aa][C][Np] by make_U() inside the parallel region) + b;
+// g is the geometry of this convolution.
+template <int m, class MakeU>
+void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, MakeU&& make_U, const float* U,
+                    const float* b, float* y, float* scratch, const ConvAddend<float>& add) {
   const int64_t Cp = round8(g.C), Np = round16(g.O);
   const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = tile_stride(p.aa, Cp) * p.Tp, M_sz = tile_stride(p.aa, Np) * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
@@ -525,6 +529,7 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     float* planes = scratch + th * per_thread;
     float* V = planes + planes_sz;
     float* M = V + V_sz;
+    make_U();
     // Only the planes' zero border matters: V rows beyond the last tile and lanes >= C only feed
     // M entries the output transform never reads.
     std::fill(planes, planes + planes_sz, 0.0f);
@@ -557,8 +562,7 @@ void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const
   const Plan p = make_plan(g, m);
   const int64_t U_sz = p.aa * g.C * round16(g.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(g, p)));
-  transform_weights<m>(g, w, false, round16(g.O), U);
-  forward_with_U<m>(g, p, x, U, b, y, U + U_sz, add);
+  forward_with_U<m>(g, p, x, [&] { transform_weights<m>(g, w, false, round16(g.O), U); }, U, b, y, U + U_sz, add);
 }
 
 // dx = conv(gy, rot180(w) with O and C swapped), padding 2 - pad: its geometry has the roles of
@@ -576,8 +580,8 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   const Plan p = make_plan(t, m);
   const int64_t U_sz = p.aa * t.C * round16(t.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
-  transform_weights<m>(g, w, true, round16(t.O), U);
-  forward_with_U<m>(t, p, gy, U, nullptr, dx, U + U_sz, {});
+  forward_with_U<m>(t, p, gy, [&] { transform_weights<m>(g, w, true, round16(t.O), U); }, U, nullptr, dx, U + U_sz,
+                    {});
 }
 
 // dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per group of chunks, then summed in group order so
@@ -628,31 +632,32 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
                   dU + xi * O6 * Cp);
       }
     }
-  }
-  // Sum the groups' dU in group order and map back: dw[o,c] = G^T dU G.
-#pragma omp parallel for schedule(static) if (g.O * g.C > 256)
-  for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
-    const int64_t o = oc / g.C, c = oc % g.C;
-    double u[a * a];
-    for (int k = 0; k < a * a; ++k) {
-      const int64_t idx = (k * O6 + o) * Cp + c;
-      float s = dU_groups[idx];
-      for (int64_t grp = 1; grp < ngroups; ++grp) s += dU_groups[grp * dU_sz + idx];
-      u[k] = s;
+    // (the loop's implicit barrier: every group is complete) Sum the groups' dU in group order
+    // and map back: dw[o,c] = G^T dU G.
+#pragma omp for schedule(static)
+    for (int64_t oc = 0; oc < g.O * g.C; ++oc) {
+      const int64_t o = oc / g.C, c = oc % g.C;
+      double u[a * a];
+      for (int k = 0; k < a * a; ++k) {
+        const int64_t idx = (k * O6 + o) * Cp + c;
+        float s = dU_groups[idx];
+        for (int64_t grp = 1; grp < ngroups; ++grp) s += dU_groups[grp * dU_sz + idx];
+        u[k] = s;
+      }
+      double t[3][a];  // G^T dU
+      for (int pp = 0; pp < 3; ++pp)
+        for (int j = 0; j < a; ++j) {
+          double s = 0;
+          for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * u[i * a + j];
+          t[pp][j] = s;
+        }
+      for (int pp = 0; pp < 3; ++pp)
+        for (int q = 0; q < 3; ++q) {
+          double s = 0;
+          for (int j = 0; j < a; ++j) s += t[pp][j] * Wino<m>::G[j][q];
+          dw[oc * 9 + pp * 3 + q] = static_cast<float>(s);
+        }
     }
-    double t[3][a];  // G^T dU
-    for (int pp = 0; pp < 3; ++pp)
-      for (int j = 0; j < a; ++j) {
-        double s = 0;
-        for (int i = 0; i < a; ++i) s += Wino<m>::G[i][pp] * u[i * a + j];
-        t[pp][j] = s;
-      }
-    for (int pp = 0; pp < 3; ++pp)
-      for (int q = 0; q < 3; ++q) {
-        double s = 0;
-        for (int j = 0; j < a; ++j) s += t[pp][j] * Wino<m>::G[j][q];
-        dw[oc * 9 + pp * 3 + q] = static_cast<float>(s);
-      }
   }
 }
 

@@ -13,8 +13,8 @@
 //   y = A^T M A (+ bias), 8 output channels per vector, stored through 8x8 transposes
 //   U [alpha^2][C][Np]   kernels after G g G^T, shared by all threads (Np = O rounded up to 16)
 // The weight gradient packs and transforms gy the same way, Gt [T][alpha^2][Op] = A e A^T per
-// tile, and accumulates dU[xi] += Gt[xi]^T V[xi] per thread with a second 6x16 kernel (a
-// reduction over tiles).
+// tile, and accumulates dU[xi] += Gt[xi]^T V[xi] per group of chunks with the same 6x16 kernel
+// (transposed A: a reduction over tiles).
 // Transforms are written out as the sparse formulas of the 1-d matrices (applied to columns, then
 // rows) with GCC vector extensions, so the zero entries of B^T, A^T and A cost nothing.
 //
@@ -451,68 +451,6 @@ void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, 
         }
 }
 
-// dU [O6 x Cp16] += Gt^T [O6 x T] V [T x Cp16] for one transform position: the weight-gradient
-// product dU[o][c] += sum_t Gt[t][o] V[t][c]. Blocks of 6 rows (o) x 16 columns (c), 12 named
-// accumulators (an array of them is spilled to the stack by GCC); per t six broadcasts of Gt and two
-// loads of V. O6 (a multiple of 6) <= Op, the row stride of Gt, whose extra columns are zero.
-void gemm_tn(int64_t T, int64_t O6, int64_t Cp16, const float* Gt, int64_t lda, const float* V, int64_t ldb,
-             float* dU) {
-#if defined(__AVX2__) && defined(__FMA__)
-  for (int64_t o = 0; o < O6; o += 6)
-    for (int64_t c = 0; c < Cp16; c += 16) {
-      float* C = dU + o * Cp16 + c;
-      __m256 c00 = _mm256_loadu_ps(C), c01 = _mm256_loadu_ps(C + 8);
-      __m256 c10 = _mm256_loadu_ps(C + Cp16), c11 = _mm256_loadu_ps(C + Cp16 + 8);
-      __m256 c20 = _mm256_loadu_ps(C + 2 * Cp16), c21 = _mm256_loadu_ps(C + 2 * Cp16 + 8);
-      __m256 c30 = _mm256_loadu_ps(C + 3 * Cp16), c31 = _mm256_loadu_ps(C + 3 * Cp16 + 8);
-      __m256 c40 = _mm256_loadu_ps(C + 4 * Cp16), c41 = _mm256_loadu_ps(C + 4 * Cp16 + 8);
-      __m256 c50 = _mm256_loadu_ps(C + 5 * Cp16), c51 = _mm256_loadu_ps(C + 5 * Cp16 + 8);
-      const float* a = Gt + o;
-      const float* b = V + c;
-      for (int64_t t = 0; t < T; ++t, a += lda, b += ldb) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        __m256 av = _mm256_broadcast_ss(a);
-        c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a + 1);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a + 2);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a + 3);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a + 4);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a + 5);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
-      }
-      _mm256_storeu_ps(C, c00);
-      _mm256_storeu_ps(C + 8, c01);
-      _mm256_storeu_ps(C + Cp16, c10);
-      _mm256_storeu_ps(C + Cp16 + 8, c11);
-      _mm256_storeu_ps(C + 2 * Cp16, c20);
-      _mm256_storeu_ps(C + 2 * Cp16 + 8, c21);
-      _mm256_storeu_ps(C + 3 * Cp16, c30);
-      _mm256_storeu_ps(C + 3 * Cp16 + 8, c31);
-      _mm256_storeu_ps(C + 4 * Cp16, c40);
-      _mm256_storeu_ps(C + 4 * Cp16 + 8, c41);
-      _mm256_storeu_ps(C + 5 * Cp16, c50);
-      _mm256_storeu_ps(C + 5 * Cp16 + 8, c51);
-    }
-#else
-  for (int64_t o = 0; o < O6; ++o)
-    for (int64_t c = 0; c < Cp16; ++c) {
-      float s = dU[o * Cp16 + c];
-      for (int64_t t = 0; t < T; ++t) s += Gt[t * lda + o] * V[t * ldb + c];
-      dU[o * Cp16 + c] = s;
-    }
-#endif
-}
-
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // y = conv(x, kernels transformed into U [aa][C][Np] by make_U() inside the parallel region) + b;
@@ -628,8 +566,9 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
         input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
         grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
         for (int xi = 0; xi < p.aa; ++xi)
-          gemm_tn(T, O6, Cp, Gt + xi * Op, tile_stride(p.aa, Op), V + xi * Cp, tile_stride(p.aa, Cp),
-                  dU + xi * O6 * Cp);
+          // dU[xi] [O6 x Cp] += Gt[xi]^T [O6 x T] V[xi] [T x Cp]
+          micro::gemm(true, true, O6, Cp, T, Gt + xi * Op, tile_stride(p.aa, Op), V + xi * Cp, tile_stride(p.aa, Cp),
+                      dU + xi * O6 * Cp, Cp);
       }
     }
     // (the loop's implicit barrier: every group is complete) Sum the groups' dU in group order

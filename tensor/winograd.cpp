@@ -353,8 +353,21 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
   constexpr int a = Wino<m>::a, aa = a * a;
   alignas(32) float buf[m * m * 8];
   v8 x[aa], t[m * a], r[m * m];
+  // the biases padded to whole vectors once per call / image instead of gathered per tile (a
+  // per-tile gather remains for more than 512 output channels)
+  constexpr int64_t kMaxPadded = 512;
+  alignas(32) float bias_pad[kMaxPadded], ibias_pad[kMaxPadded];
+  const bool padded = Np <= kMaxPadded;
+  if (b && padded) {
+    std::fill(bias_pad, bias_pad + Np, 0.0f);
+    std::copy(b, b + O, bias_pad);
+  }
   int64_t t_idx = 0;
-  for (int64_t img = 0; img < ck.nimg; ++img)
+  for (int64_t img = 0; img < ck.nimg; ++img) {
+    if (ibias && padded) {
+      std::fill(ibias_pad, ibias_pad + Np, 0.0f);
+      std::copy(ibias + img * O, ibias + (img + 1) * O, ibias_pad);
+    }
     for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
         const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
@@ -369,9 +382,14 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
           // in two separate ops after the convolution
           for (const float* bias : {b, ibias ? ibias + img * O : nullptr}) {
             if (!bias) continue;
-            alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int64_t l = 0; l < nl; ++l) bb[l] = bias[ob + l];
-            const v8 bv = load8(bb);
+            v8 bv;
+            if (padded) {
+              bv = load8((bias == b ? bias_pad : ibias_pad) + ob);
+            } else {
+              alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+              for (int64_t l = 0; l < nl; ++l) bb[l] = bias[ob + l];
+              bv = load8(bb);
+            }
             for (int k = 0; k < m * m; ++k) r[k] += bv;
           }
 #if defined(__AVX2__)
@@ -422,6 +440,7 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
           }
         }
       }
+  }
 }
 
 // Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), 8 output

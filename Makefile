@@ -26,7 +26,9 @@ else
   OPT := -O3 -march=native -g1 -fno-trapping-math
 endif
 ifneq ($(SANITIZE),)
-  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
+  # -march=native here too: the AVX2/FMA kernels (Winograd, tensor/microkernel.h, fastmath's
+  # 8-lane SiLU) are what the sanitizers must see; without it their scalar fallbacks are tested.
+  OPT := -O1 -g -fno-omit-frame-pointer -march=native -fno-trapping-math -fsanitize=$(SANITIZE)
   LDSAN := -fsanitize=$(SANITIZE)
 endif
 

@@ -51,9 +51,10 @@ bool split_images(const Conv2dGeometry& g) { return g.N > 1 && omp_get_max_threa
 
 // C [M x N] = op(A) B (+ C when accumulate) for one image, op(A) = A [M x K] or A^T (A stored
 // [K x M]); lda = A's row stride, B and C row-major with N columns. float: the small kernel of
-// tensor/microkernel.h while images run one per thread (apps/bench --mode conv: 1.5-2x OpenBLAS on
-// these per-image products, whose packing and call overhead dominate), OpenBLAS when a single image
-// gets all threads. double: OpenBLAS.
+// tensor/microkernel.h while images run one per thread (no packing copies or call overhead, which
+// dominate these per-image products; apps/bench --mode conv, interleaved with the OpenBLAS build:
+// input gradients 1.2-1.4x faster, forwards within this machine's noise), OpenBLAS when a single
+// image gets all threads. double: OpenBLAS.
 void image_gemm(bool parallel_images, bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A,
                 int64_t lda, const float* B, float* C) {
   if (parallel_images || omp_get_max_threads() == 1)

@@ -1,6 +1,7 @@
 // 2-d convolution (NCHW, PyTorch's nn.Conv2d: a cross-correlation). The kernels live in tensor/conv.
 #include "autograd/ops.h"
 #include "tensor/conv.h"
+#include "tensor/reduce.h"
 
 #include <stdexcept>
 
@@ -26,11 +27,11 @@ Var<T> conv2d_impl(const char* op, const Var<T>& x, const Var<T>& w, const Var<T
   Tensor<T> xv = x.value().contiguous(), wv = w.value().contiguous();
   Tensor<T> bv = has_bias ? b.value().contiguous() : Tensor<T>();
   const Shape out_shape{geo.N, geo.O, geo.Ho, geo.Wo}, per_channel{geo.N, geo.O, 1, 1};
-  bool per_image_bias = false;
+  const Shape addend_shape = addend.defined() ? addend.shape() : Shape{};
   Tensor<T> av;
   ConvAddend<T> add;
   if (addend.defined()) {
-    per_image_bias = addend.shape() == per_channel;
+    const bool per_image_bias = addend.shape() == per_channel;
     if (!per_image_bias && addend.shape() != out_shape)
       shape_error(op, "an addend of shape " + shape_str(per_channel) + " or " + shape_str(out_shape),
                   shape_str(addend.shape()));
@@ -41,7 +42,7 @@ Var<T> conv2d_impl(const char* op, const Var<T>& x, const Var<T>& w, const Var<T
   conv2d_forward(geo, xv.data(), wv.data(), has_bias ? bv.data() : static_cast<const T*>(nullptr), y.data(),
                  conv_workspace<T>(), add);
   return make_result<T>(op, y, {x, w, b, addend},
-                        [geo, xv, wv, per_image_bias](const Tensor<T>& g, const std::vector<bool>& needs) {
+                        [geo, xv, wv, addend_shape](const Tensor<T>& g, const std::vector<bool>& needs) {
     const Tensor<T> gc = g.contiguous();
     Tensor<T> dx, dw, db, da;
     if (needs[0]) {
@@ -53,20 +54,7 @@ Var<T> conv2d_impl(const char* op, const Var<T>& x, const Var<T>& w, const Var<T
     if (needs[1] || needs[2])
       conv2d_backward_weight(geo, gc.data(), xv.data(), needs[1] ? dw.data() : nullptr,
                              needs[2] ? db.data() : nullptr, conv_workspace<T>());
-    if (needs.size() > 3 && needs[3]) {
-      if (per_image_bias) {
-        da = Tensor<T>::uninitialized({geo.N, geo.O, 1, 1});
-        const int64_t P = geo.Ho * geo.Wo;
-#pragma omp parallel for schedule(static) if (geo.N * geo.O * P > (1 << 15))
-        for (int64_t no = 0; no < geo.N * geo.O; ++no) {
-          double s = 0;
-          for (int64_t k = 0; k < P; ++k) s += gc.data()[no * P + k];
-          da.data()[no] = static_cast<T>(s);
-        }
-      } else {
-        da = gc;
-      }
-    }
+    if (needs.size() > 3 && needs[3]) da = sum_to(gc, addend_shape);  // as add's backward
     return std::vector<Tensor<T>>{dx, dw, db, da};
   });
 }

@@ -32,6 +32,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "tensor/blas.h"
 #include "tensor/microkernel.h"
@@ -345,7 +346,8 @@ void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, 
 }
 
 // y[n0+img, o] tiles = ((A^T M[.][t][o] A + b[o]) + ibias[img, o]) + res[img, o, tile], cropped to
-// Ho x Wo (b, ibias, res may be nullptr; ibias and res start at the chunk's first image, as y does);
+// Ho x Wo. b [Np] and ibias [nimg][Np] are zero-padded to whole vectors (see pad_biases); b, ibias,
+// res may be nullptr; ibias and res start at the chunk's first image, as y does.
 // M = M^T [aa][Tp][Np], 8 output channels per vector.
 template <int m>
 void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O, int64_t Np, int64_t Ho, int64_t Wo,
@@ -353,21 +355,8 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
   constexpr int a = Wino<m>::a, aa = a * a;
   alignas(32) float buf[m * m * 8];
   v8 x[aa], t[m * a], r[m * m];
-  // the biases padded to whole vectors once per call / image instead of gathered per tile (a
-  // per-tile gather remains for more than 512 output channels)
-  constexpr int64_t kMaxPadded = 512;
-  alignas(32) float bias_pad[kMaxPadded], ibias_pad[kMaxPadded];
-  const bool padded = Np <= kMaxPadded;
-  if (b && padded) {
-    std::fill(bias_pad, bias_pad + Np, 0.0f);
-    std::copy(b, b + O, bias_pad);
-  }
   int64_t t_idx = 0;
-  for (int64_t img = 0; img < ck.nimg; ++img) {
-    if (ibias && padded) {
-      std::fill(ibias_pad, ibias_pad + Np, 0.0f);
-      std::copy(ibias + img * O, ibias + (img + 1) * O, ibias_pad);
-    }
+  for (int64_t img = 0; img < ck.nimg; ++img)
     for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx) {
         const int64_t i1 = std::min<int64_t>(m, Ho - ty * m), j1 = std::min<int64_t>(m, Wo - tx * m);
@@ -380,16 +369,9 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
           const int64_t nl = std::min<int64_t>(8, O - ob);
           // the bias, then the per-image bias, as separate adds: the same rounding as adding them
           // in two separate ops after the convolution
-          for (const float* bias : {b, ibias ? ibias + img * O : nullptr}) {
+          for (const float* bias : {b, ibias ? ibias + img * Np : nullptr}) {
             if (!bias) continue;
-            v8 bv;
-            if (padded) {
-              bv = load8((bias == b ? bias_pad : ibias_pad) + ob);
-            } else {
-              alignas(32) float bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-              for (int64_t l = 0; l < nl; ++l) bb[l] = bias[ob + l];
-              bv = load8(bb);
-            }
+            const v8 bv = load8(bias + ob);
             for (int k = 0; k < m * m; ++k) r[k] += bv;
           }
 #if defined(__AVX2__)
@@ -440,7 +422,6 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
           }
         }
       }
-  }
 }
 
 // Gt[xi][t][o] = (A e A^T)[xi], e = the m x m tile of gy[n0+img, o] (zero beyond Ho x Wo), 8 output
@@ -472,11 +453,12 @@ void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, 
 
 inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// y = conv(x, kernels transformed into U [aa][C][Np] by make_U() inside the parallel region) + b;
-// g is the geometry of this convolution.
+// y = conv(x, kernels transformed into U [aa][C][Np] by make_U() inside the parallel region) + b,
+// + ibias, + residual (b [Np] and ibias [N][Np] padded by pad_biases; any may be nullptr); g is the
+// geometry of this convolution.
 template <int m, class MakeU>
 void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, MakeU&& make_U, const float* U,
-                    const float* b, float* y, float* scratch, const ConvAddend<float>& add) {
+                    const float* b, const float* ibias, const float* residual, float* y, float* scratch) {
   const int64_t Cp = round8(g.C), Np = round16(g.O);
   const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = tile_stride(p.aa, Cp) * p.Tp, M_sz = tile_stride(p.aa, Np) * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
@@ -502,8 +484,8 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, Make
         micro::gemm(false, false, T, Np, g.C, V + xi * Cp, tile_stride(p.aa, Cp), U + xi * g.C * Np, Np, M + xi * Np,
                     tile_stride(p.aa, Np));
       const int64_t y0 = n0 * g.O * g.Ho * g.Wo;
-      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, add.image_bias ? add.image_bias + n0 * g.O : nullptr,
-                          add.residual ? add.residual + y0 : nullptr, y + y0);
+      output_transform<m>(p, ck, M, g.O, Np, g.Ho, g.Wo, b, ibias ? ibias + n0 * Np : nullptr,
+                          residual ? residual + y0 : nullptr, y + y0);
     }
   }
 }
@@ -513,13 +495,38 @@ int64_t forward_scratch(const Conv2dGeometry& g, const Plan& p) {
   return p.nth * (p.nimg * p.Hp * p.Wp * round8(g.C) + (tile_stride(p.aa, round8(g.C)) + tile_stride(p.aa, round16(g.O))) * p.Tp);
 }
 
+// The bias b [O] and the per-image bias [N][O] copied into rows of Np floats, zero beyond O, so that
+// the output transform loads them as whole vectors (once per call instead of a gather per tile).
+// Returns the padded bias and per-image bias (nullptr where the input is) inside buf, which holds
+// pad_biases_size floats.
+int64_t pad_biases_size(const Conv2dGeometry& g, const float* b, const ConvAddend<float>& add) {
+  const int64_t Np = round16(g.O);
+  return (b ? Np : 0) + (add.image_bias ? g.N * Np : 0);
+}
+std::pair<const float*, const float*> pad_biases(const Conv2dGeometry& g, const float* b, const ConvAddend<float>& add,
+                                                 float* buf) {
+  const int64_t Np = round16(g.O);
+  auto pad_rows = [&](const float* src, int64_t rows, float* dst) {
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy(src + r * g.O, src + (r + 1) * g.O, dst + r * Np);
+      std::fill(dst + r * Np + g.O, dst + (r + 1) * Np, 0.0f);
+    }
+    return dst;
+  };
+  const float* bp = b ? pad_rows(b, 1, buf) : nullptr;
+  const float* ip = add.image_bias ? pad_rows(add.image_bias, g.N, buf + (b ? Np : 0)) : nullptr;
+  return {bp, ip};
+}
+
 template <int m>
 void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
                   Workspace<float>& ws, const ConvAddend<float>& add) {
   const Plan p = make_plan(g, m);
-  const int64_t U_sz = p.aa * g.C * round16(g.O);
-  float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(g, p)));
-  forward_with_U<m>(g, p, x, [&] { transform_weights<m>(g, w, false, round16(g.O), U); }, U, b, y, U + U_sz, add);
+  const int64_t U_sz = p.aa * g.C * round16(g.O), bias_sz = pad_biases_size(g, b, add);
+  float* U = ws.get(static_cast<size_t>(U_sz + bias_sz + forward_scratch<m>(g, p)));
+  const auto [bias, ibias] = pad_biases(g, b, add, U + U_sz);
+  forward_with_U<m>(g, p, x, [&] { transform_weights<m>(g, w, false, round16(g.O), U); }, U, bias, ibias,
+                    add.residual, y, U + U_sz + bias_sz);
 }
 
 // dx = conv(gy, rot180(w) with O and C swapped), padding 2 - pad: its geometry has the roles of
@@ -537,8 +544,8 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   const Plan p = make_plan(t, m);
   const int64_t U_sz = p.aa * t.C * round16(t.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
-  forward_with_U<m>(t, p, gy, [&] { transform_weights<m>(g, w, true, round16(t.O), U); }, U, nullptr, dx, U + U_sz,
-                    {});
+  forward_with_U<m>(t, p, gy, [&] { transform_weights<m>(g, w, true, round16(t.O), U); }, U, nullptr, nullptr,
+                    nullptr, dx, U + U_sz);
 }
 
 // dU[xi] = sum over tiles of Gt[xi]^T V[xi] (per group of chunks, then summed in group order so

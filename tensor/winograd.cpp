@@ -313,13 +313,19 @@ void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float
       const float* s0 = src + (cb * H + r) * W;
       int64_t col = 0;
 #if defined(__AVX2__) && defined(__FMA__)
+      // The last columns of a row (W not a multiple of 8: 28, 14, 7 in the UNet) go the same way
+      // with a masked load and only their rows of the transpose stored: a scalar tail would run
+      // the map (its SiLU) one value at a time on up to all of a 7-wide image.
       if (nc == 8)
-        for (; col + 8 <= W; col += 8) {
-          const int64_t cs = H * W;
-          __m256 r0 = _mm256_loadu_ps(s0 + col), r1 = _mm256_loadu_ps(s0 + cs + col),
-                 r2 = _mm256_loadu_ps(s0 + 2 * cs + col), r3 = _mm256_loadu_ps(s0 + 3 * cs + col),
-                 r4 = _mm256_loadu_ps(s0 + 4 * cs + col), r5 = _mm256_loadu_ps(s0 + 5 * cs + col),
-                 r6 = _mm256_loadu_ps(s0 + 6 * cs + col), r7 = _mm256_loadu_ps(s0 + 7 * cs + col);
+        for (; col < W; col += 8) {
+          const int64_t cs = H * W, rem = std::min<int64_t>(8, W - col);
+          const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)),
+                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+          auto load = [&](int l) {
+            return rem == 8 ? _mm256_loadu_ps(s0 + l * cs + col) : _mm256_maskload_ps(s0 + l * cs + col, mask);
+          };
+          __m256 r0 = load(0), r1 = load(1), r2 = load(2), r3 = load(3), r4 = load(4), r5 = load(5), r6 = load(6),
+                 r7 = load(7);
           if (map.shift) {
             r0 = map(r0, cb);
             r1 = map(r1, cb + 1);
@@ -332,14 +338,8 @@ void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float
           }
           transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
           float* dc = d + col * Cp;
-          _mm256_storeu_ps(dc, r0);
-          _mm256_storeu_ps(dc + Cp, r1);
-          _mm256_storeu_ps(dc + 2 * Cp, r2);
-          _mm256_storeu_ps(dc + 3 * Cp, r3);
-          _mm256_storeu_ps(dc + 4 * Cp, r4);
-          _mm256_storeu_ps(dc + 5 * Cp, r5);
-          _mm256_storeu_ps(dc + 6 * Cp, r6);
-          _mm256_storeu_ps(dc + 7 * Cp, r7);
+          const __m256 rows[8] = {r0, r1, r2, r3, r4, r5, r6, r7};  // row k = column col + k
+          for (int64_t k = 0; k < rem; ++k) _mm256_storeu_ps(dc + k * Cp, rows[k]);
         }
 #endif
       for (int64_t l = 0; l < nc; ++l)

@@ -1,16 +1,17 @@
 // Micro- and macro-benchmarks.
 //
-//   ./apps/bench --mode train|sample|both [--batch 64] [--threads 1,2] [--steps 10] [--warmup 3]
+//   ./apps/bench --mode train|sample|both [--batch 64] [--threads 1,2] [--steps 10] [--warmup 2]
 //                [--rounds 2] [--no-torch] [--profile]
 //
 // times the C++ training step (L_simple forward, backward, gradient clipping, Adam; the batch is made
 // outside the timer) and sampling step (one reverse step of Algorithm 2 under no-grad) of the default
 // UNet, and, when /usr/bin/python3 has torch, runs ../shared/bench/torch_reference.py with the same
-// batch and threads in the same run, interleaved round by round (each round times every thread
-// count and mode, C++ then PyTorch, so ratios and scaling compare the same moments of a machine
-// whose speed drifts), then prints both medians,
+// batch and threads in the same run, interleaved round by round (each round times every mode and
+// thread count, C++ then PyTorch, the C++ steps alternating between the thread counts step by step,
+// so ratios and scaling compare the same moments of a machine whose speed drifts), then prints
+// both medians,
 // their spread, GFLOP/s (380.08 MFLOP forward per sample, 3x for a training step), peak RSS and the
-// ratio, for each thread count, then the 1 -> N thread scaling. Its last line is one JSON object
+// ratio, for each thread count, then the 1 -> N thread scaling (C++ and PyTorch). Its last line is one JSON object
 // (top level: the last thread count; "by_threads": all). --profile then runs --steps more steps at
 // the last thread count with tensor/profile.h switched on and prints ms per step for each op kind
 // (forward, backward, optimizer).
@@ -354,26 +355,31 @@ int run_steps(const Options& opt) {
   if (opt.mode == "sample" || opt.mode == "both") modes.push_back("sample");
   std::printf("%-7s %-8s %7s %10s %10s %10s %12s %8s %10s\n", "mode", "impl", "threads", "s/step", "min", "max", "img/s",
               "GFLOP/s", "vs torch");
-  std::map<std::string, std::map<int, double>> cpp_median;  // mode -> threads -> median s/step
-  // Rounds are the outer loop: each round times every (threads, mode) pair, C++ then PyTorch, so
+  std::map<std::string, std::map<int, double>> cpp_median, torch_median;  // mode -> threads -> median s/step
+  // Rounds are the outer loop: each round times every (mode, threads) pair, C++ then PyTorch, so
   // the ratios and the thread scaling compare programs and thread counts measured at the same
-  // moments (on this shared VM the speed of a core drifts by 10-30 % over minutes).
+  // moments (on this shared VM the speed of a core drifts by 10-30 % over minutes). Within a round
+  // the C++ steps of one mode alternate between the thread counts step by step (1, 2, 1, 2, ...),
+  // so that the two sides of the thread scaling see the same drift; PyTorch runs once per thread
+  // count after them (a process per run).
   struct Samples {
     std::vector<double> cpp, torch;
     double torch_rss = NAN;
   };
   std::map<std::pair<int, std::string>, Samples> samples;
+  const int64_t nthreads = static_cast<int64_t>(opt.threads.size());
   int64_t counter = 0;
   for (int round = 0; round < opt.rounds; ++round)
-    for (const int threads : opt.threads) {
-      set_num_threads(threads);
-      for (const std::string& mode : modes) {
-        Samples& sm = samples[{threads, mode}];
-        for (int i = 0; i < opt.warmup + opt.steps; ++i) {
-          const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
-          if (i >= opt.warmup) sm.cpp.push_back(dt);
-        }
-        if (torch_ok) {
+    for (const std::string& mode : modes) {
+      for (int64_t i = 0; i < (opt.warmup + opt.steps) * nthreads; ++i) {
+        const int threads = opt.threads[i % nthreads];
+        set_num_threads(threads);
+        const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
+        if (i >= opt.warmup * nthreads) samples[{threads, mode}].cpp.push_back(dt);
+      }
+      if (torch_ok)
+        for (const int threads : opt.threads) {
+          Samples& sm = samples[{threads, mode}];
           nlohmann::json tj = run_torch(opt, mode, threads);
           if (!tj.is_null()) {
             for (double v : tj["step_times"]) sm.torch.push_back(v);
@@ -381,8 +387,8 @@ int run_steps(const Options& opt) {
                                                     : std::max(sm.torch_rss, tj["peak_rss_mib"].get<double>());
           }
         }
-      }
     }
+  set_num_threads(opt.threads.back());
   nlohmann::json by_threads = nlohmann::json::array();
   for (const int threads : opt.threads) {
     nlohmann::json jt = {{"threads", threads}};
@@ -408,6 +414,7 @@ int run_steps(const Options& opt) {
         jt["torch_" + mode + "_s_per_step_max"] = *std::max_element(torch.begin(), torch.end());
         jt["torch_" + mode + "_peak_rss_mib"] = sm.torch_rss;
         jt[mode + "_speedup_vs_torch"] = ratio;
+        torch_median[mode][threads] = median(torch);
       }
     }
     by_threads.push_back(jt);
@@ -420,7 +427,12 @@ int run_steps(const Options& opt) {
     for (const std::string& mode : modes) {
       const double scaling = cpp_median[mode][lo] / cpp_median[mode][hi];
       js[mode + "_thread_scaling"] = scaling;
-      std::printf("%s: %d -> %d threads %.2fx faster\n", mode.c_str(), lo, hi, scaling);
+      std::printf("%s: %d -> %d threads %.2fx faster", mode.c_str(), lo, hi, scaling);
+      if (torch_median[mode].count(lo) && torch_median[mode].count(hi)) {
+        js["torch_" + mode + "_thread_scaling"] = torch_median[mode][lo] / torch_median[mode][hi];
+        std::printf(" (pytorch %.2fx)", torch_median[mode][lo] / torch_median[mode][hi]);
+      }
+      std::printf("\n");
     }
   }
   js["peak_rss_mib"] = peak_rss_mib();

@@ -58,11 +58,6 @@ template <class T> Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>&
 // the pixels: the ResBlock's time embedding) or [N,O,Ho,Wo] (a residual connection)
 template <class T>
 Var<T> conv2d_add(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Var<T>& addend, int stride, int padding);
-// conv2d(silu(group_norm(x, groups, gamma, beta, eps)), w, b) (+ addend as in conv2d_add when it is
-// defined): the UNet's norm -> SiLU -> conv, whose normalized activation is never stored
-template <class T>
-Var<T> group_norm_silu_conv2d(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps,
-                              const Var<T>& w, const Var<T>& b, const Var<T>& addend, int stride, int padding);
 // x [N,C,...], gamma/beta [C] (undefined Vars: no affine): normalise each (sample, group of C/groups
 // channels) with its mean and biased variance, then affine; eps as in PyTorch (1e-5 in the model)
 template <class T> Var<T> group_norm(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps);

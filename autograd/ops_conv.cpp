@@ -1,7 +1,6 @@
 // 2-d convolution (NCHW, PyTorch's nn.Conv2d: a cross-correlation). The kernels live in tensor/conv.
 #include "autograd/ops.h"
 #include "tensor/conv.h"
-#include "tensor/norm.h"
 #include "tensor/reduce.h"
 
 #include <stdexcept>
@@ -17,24 +16,12 @@ ConvWorkspace<T>& conv_workspace() {
   return ws;
 }
 
-// GroupNorm + SiLU in front of a convolution (group_norm_silu_conv2d): its parameters.
-template <class T>
-struct NormPrologue {
-  int groups;
-  Var<T> gamma, beta;
-  double eps;
-};
-
-// conv2d; conv2d_add when `addend` is defined: y = conv + b + addend, with
+// conv2d, and conv2d_add when `addend` is defined: y = conv + b + addend, with
 //   dL/daddend = g                          for addend [N,O,Ho,Wo]
 //   dL/daddend[n,o] = sum_{i,j} g[n,o,i,j]  for addend [N,O,1,1]
-// and group_norm_silu_conv2d when `norm` is given: the convolution reads h = silu(group_norm(x)),
-// applied by the kernels as they read x (tensor/conv.h's ChannelMap), so h is never stored; then
-//   dL/dh = conv2d's dL/dx rule,  dL/dw = conv2d's rule with h recomputed from x,
-//   dL/dx, dL/dgamma, dL/dbeta = group_norm_silu's rules (ops_norm.cpp) applied to dL/dh.
 template <class T>
 Var<T> conv2d_impl(const char* op, const Var<T>& x, const Var<T>& w, const Var<T>& b, const Var<T>& addend, int stride,
-                   int padding, const NormPrologue<T>* norm = nullptr) {
+                   int padding) {
   const bool has_bias = b.defined();
   const Conv2dGeometry geo = conv2d_geometry(x.shape(), w.shape(), has_bias ? &b.shape() : nullptr, stride, padding, op);
   Tensor<T> xv = x.value().contiguous(), wv = w.value().contiguous();
@@ -51,62 +38,24 @@ Var<T> conv2d_impl(const char* op, const Var<T>& x, const Var<T>& w, const Var<T
     av = addend.value().contiguous();
     (per_image_bias ? add.image_bias : add.residual) = av.data();
   }
-  // The prologue: statistics of x, then h[n,c] = silu((x[n,c] - shift) scale + offset).
-  GroupNormGeometry ngeo{};
-  Tensor<T> gv, betav, map_values;
-  Tensor<double> mean, rstd;
-  ChannelMap<T> in;
-  if (norm) {
-    ngeo = group_norm_geometry(x.shape(), norm->groups, norm->gamma.defined() ? &norm->gamma.shape() : nullptr,
-                               norm->beta.defined() ? &norm->beta.shape() : nullptr, norm->eps, true, op);
-    if (norm->gamma.defined()) gv = norm->gamma.value().contiguous();
-    if (norm->beta.defined()) betav = norm->beta.value().contiguous();
-    mean = Tensor<double>({ngeo.N * ngeo.G});
-    rstd = Tensor<double>({ngeo.N * ngeo.G});
-    group_norm_stats(ngeo, xv.data(), norm->eps, mean.data(), rstd.data());
-    const int64_t NC = ngeo.N * ngeo.C;
-    map_values = Tensor<T>::uninitialized({3, NC});
-    group_norm_channel_map(ngeo, gv.defined() ? gv.data() : nullptr, betav.defined() ? betav.data() : nullptr,
-                           mean.data(), rstd.data(), map_values.data(), map_values.data() + NC,
-                           map_values.data() + 2 * NC);
-    in = ChannelMap<T>{map_values.data(), map_values.data() + NC, map_values.data() + 2 * NC, true};
-  }
   Tensor<T> y = Tensor<T>::uninitialized(out_shape);  // the kernels write every element
   conv2d_forward(geo, xv.data(), wv.data(), has_bias ? bv.data() : static_cast<const T*>(nullptr), y.data(),
-                 conv_workspace<T>(), add, in);
-  std::vector<Var<T>> inputs{x, w, b, addend};
-  if (norm) {
-    inputs.push_back(norm->gamma);
-    inputs.push_back(norm->beta);
-  }
-  return make_result<T>(op, y, inputs,
-                        [geo, xv, wv, addend_shape, ngeo, gv, betav, mean, rstd, map_values, in](
-                            const Tensor<T>& g, const std::vector<bool>& needs) {
+                 conv_workspace<T>(), add);
+  return make_result<T>(op, y, {x, w, b, addend},
+                        [geo, xv, wv, addend_shape](const Tensor<T>& g, const std::vector<bool>& needs) {
     const Tensor<T> gc = g.contiguous();
-    const bool prologue = in.defined();
-    const bool needs_dh = needs[0] || (prologue && (needs[4] || needs[5]));
-    Tensor<T> dx, dw, db, da, dgamma, dbeta;
-    if (needs_dh) {
-      dx = Tensor<T>::uninitialized({geo.N, geo.C, geo.H, geo.W});  // dL/dh first, when there is a prologue
+    Tensor<T> dx, dw, db, da;
+    if (needs[0]) {
+      dx = Tensor<T>::uninitialized({geo.N, geo.C, geo.H, geo.W});
       conv2d_backward_input(geo, gc.data(), wv.data(), dx.data(), conv_workspace<T>());
     }
     if (needs[1]) dw = Tensor<T>::uninitialized({geo.O, geo.C, geo.kh, geo.kw});
     if (needs[2]) db = Tensor<T>({geo.O});
     if (needs[1] || needs[2])
       conv2d_backward_weight(geo, gc.data(), xv.data(), needs[1] ? dw.data() : nullptr,
-                             needs[2] ? db.data() : nullptr, conv_workspace<T>(), in);
-    if (needs[3]) da = sum_to(gc, addend_shape);  // as add's backward
-    if (prologue && needs_dh) {
-      if (needs[4]) dgamma = Tensor<T>({ngeo.C});
-      if (needs[5]) dbeta = Tensor<T>({ngeo.C});
-      // in place: dL/dh becomes dL/dx (tensor/norm.h allows dx == dy when fused)
-      group_norm_backward(ngeo, dx.data(), xv.data(), gv.defined() ? gv.data() : nullptr,
-                          betav.defined() ? betav.data() : nullptr, mean.data(), rstd.data(),
-                          needs[0] ? dx.data() : nullptr, needs[4] ? dgamma.data() : nullptr,
-                          needs[5] ? dbeta.data() : nullptr);
-      if (!needs[0]) dx = Tensor<T>();
-    }
-    return std::vector<Tensor<T>>{dx, dw, db, da, dgamma, dbeta};
+                             needs[2] ? db.data() : nullptr, conv_workspace<T>());
+    if (needs.size() > 3 && needs[3]) da = sum_to(gc, addend_shape);  // as add's backward
+    return std::vector<Tensor<T>>{dx, dw, db, da};
   });
 }
 
@@ -131,22 +80,9 @@ Var<T> conv2d_add(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Var<T
   return conv2d_impl<T>("conv2d_add", x, w, b, addend, stride, padding);
 }
 
-// y = conv2d(silu(group_norm(x, groups, gamma, beta, eps)), w, b) (+ addend): the ResBlock's
-// norm -> SiLU -> conv in one op whose normalized activation is never stored. Derivatives: those of
-// group_norm_silu (ops_norm.cpp) composed with those of conv2d / conv2d_add above, with
-// h = silu(group_norm(x)) recomputed where the weight gradient needs it.
-template <class T>
-Var<T> group_norm_silu_conv2d(const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta, double eps,
-                              const Var<T>& w, const Var<T>& b, const Var<T>& addend, int stride, int padding) {
-  const NormPrologue<T> norm{groups, gamma, beta, eps};
-  return conv2d_impl<T>("group_norm_silu_conv2d", x, w, b, addend, stride, padding, &norm);
-}
-
 #define DD_INSTANTIATE(T)                                                                                    \
   template Var<T> conv2d(const Var<T>&, const Var<T>&, const Var<T>&, int, int);                            \
-  template Var<T> conv2d_add(const Var<T>&, const Var<T>&, const Var<T>&, const Var<T>&, int, int);         \
-  template Var<T> group_norm_silu_conv2d(const Var<T>&, int, const Var<T>&, const Var<T>&, double, const Var<T>&, \
-                                         const Var<T>&, const Var<T>&, int, int);
+  template Var<T> conv2d_add(const Var<T>&, const Var<T>&, const Var<T>&, const Var<T>&, int, int);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

@@ -18,13 +18,22 @@ namespace {
 template <class T>
 Var<T> group_norm_impl(const char* op, const Var<T>& x, int groups, const Var<T>& gamma, const Var<T>& beta,
                        double eps, bool silu) {
-  const GroupNormGeometry geo =
-      group_norm_geometry(x.shape(), groups, gamma.defined() ? &gamma.shape() : nullptr,
-                          beta.defined() ? &beta.shape() : nullptr, eps, silu, op);
+  const Shape& s = x.shape();
+  if (s.size() < 2) shape_error(op, "input [N, C, ...]", shape_str(s));
+  const int64_t C = s[1];
+  if (groups < 1 || C % groups != 0)
+    shape_error(op, "a group count dividing the " + std::to_string(C) + " channels of input " + shape_str(s),
+                std::to_string(groups) + " groups");
+  for (const Var<T>* p : {&gamma, &beta})
+    if (p->defined() && p->shape() != Shape{C})
+      shape_error(op, std::string(p == &gamma ? "gamma" : "beta") + " [" + std::to_string(C) + "] for input " + shape_str(s),
+                  shape_str(p->shape()));
+  if (!(eps > 0)) throw std::invalid_argument(std::string(op) + ": expected eps > 0, got " + std::to_string(eps));
+  const GroupNormGeometry geo{s[0], C, s[0] * C > 0 ? x.numel() / (s[0] * C) : 0, groups, silu};
   Tensor<T> xv = x.value().contiguous();
   Tensor<T> gv = gamma.defined() ? gamma.value().contiguous() : Tensor<T>();
   Tensor<T> bv = beta.defined() ? beta.value().contiguous() : Tensor<T>();
-  Tensor<T> y = Tensor<T>::uninitialized(x.shape());
+  Tensor<T> y = Tensor<T>::uninitialized(s);
   Tensor<double> mean({geo.N * geo.G}), rstd({geo.N * geo.G});
   group_norm_forward(geo, xv.data(), gv.defined() ? gv.data() : nullptr, bv.defined() ? bv.data() : nullptr, eps,
                      y.data(), mean.data(), rstd.data());

@@ -63,15 +63,6 @@ Var<T> GroupNorm<T>::forward_silu(const Var<T>& x) const {
   return group_norm_silu(x, groups, weight, bias, eps);
 }
 
-template <class T>
-Var<T> norm_silu_conv(const GroupNorm<T>& norm, const Conv2d<T>& conv, const Var<T>& x, const Var<T>& addend) {
-  if (x.dim() != 4 || x.size(1) != conv.in_channels)
-    shape_error("Conv2d(" + std::to_string(conv.in_channels) + "->" + std::to_string(conv.out_channels) + ")",
-                "input [N," + std::to_string(conv.in_channels) + ",H,W]", shape_str(x.shape()));
-  return group_norm_silu_conv2d(x, norm.groups, norm.weight, norm.bias, norm.eps, conv.weight, conv.bias, addend,
-                                conv.stride, conv.padding);
-}
-
 // ---- AttnBlock -------------------------------------------------------------------------------
 template <class T>
 AttnBlock<T>::AttnBlock(int c, Rng& rng)
@@ -118,14 +109,17 @@ ResBlock<T>::ResBlock(int in_ch, int out_ch, int temb_ch, double p, Rng& rng)
 template <class T>
 Var<T> ResBlock<T>::forward(const Var<T>& x, const Var<T>& temb, Rng& dropout_rng) const {
   // h = conv1(silu(norm1(x))) + temb_proj(silu(temb)) broadcast over H, W; out = skip + conv2(...).
-  // Both additions happen inside the convolutions' output pass, and the norms + SiLU inside their
-  // input packing (norm_silu_conv).
+  // Both additions happen inside the convolutions' output pass (Conv2d::forward_add).
   Var<T> t = temb_proj.forward(silu(temb));  // [N, C]
-  Var<T> h = norm_silu_conv(norm1, conv1, x, reshape(t, {t.size(0), t.size(1), 1, 1}));
+  Var<T> h = conv1.forward_add(norm1.forward_silu(x), reshape(t, {t.size(0), t.size(1), 1, 1}));
   Var<T> skip = nin_shortcut ? nin_shortcut->forward(x) : x;
-  // Dropout sits between norm2 and conv2, so the fused op only applies when it is off.
-  if (dropout == 0.0 || !this->training()) return norm_silu_conv(norm2, conv2, h, skip);
-  return conv2.forward_add(dd::dropout(norm2.forward_silu(h), dropout, true, dropout_rng), skip);
+  return conv2.forward_add(maybe_dropout(norm2.forward_silu(h), dropout_rng), skip);
+}
+
+template <class T>
+Var<T> ResBlock<T>::maybe_dropout(const Var<T>& h, Rng& rng) const {
+  if (dropout == 0.0 || !this->training()) return h;
+  return dd::dropout(h, dropout, true, rng);
 }
 
 // ---- Downsample / Upsample -------------------------------------------------------------------
@@ -165,10 +159,6 @@ Var<T> TimeEmbedding<T>::forward(const std::vector<int64_t>& t) const {
   return dense1.forward(silu(dense0.forward(sinusoid)));
 }
 
-template Var<float> norm_silu_conv(const GroupNorm<float>&, const Conv2d<float>&, const Var<float>&,
-                                   const Var<float>&);
-template Var<double> norm_silu_conv(const GroupNorm<double>&, const Conv2d<double>&, const Var<double>&,
-                                    const Var<double>&);
 template class Linear<float>;
 template class Linear<double>;
 template class Conv2d<float>;

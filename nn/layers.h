@@ -46,12 +46,6 @@ class GroupNorm : public Module<T> {
   double eps;
 };
 
-// conv.forward_add(norm.forward_silu(x), addend) (conv.forward when addend is undefined) as one
-// fused op, group_norm_silu_conv2d: the normalized activation is never stored.
-template <class T>
-Var<T> norm_silu_conv(const GroupNorm<T>& norm, const Conv2d<T>& conv, const Var<T>& x,
-                      const Var<T>& addend = Var<T>());
-
 // Single-head self-attention over the H*W positions with a residual:
 //   h = GN(x); q,k,v = 1x1 convs of h; out[:,i] = sum_j softmax_j(<q_i,k_j>/sqrt(C)) v[:,j];
 //   return x + proj_out(out).
@@ -80,6 +74,9 @@ class ResBlock : public Module<T> {
   Conv2d<T> conv2;
   std::unique_ptr<Conv2d<T>> nin_shortcut;  // null when in_channels == out_channels
   double dropout;
+
+ private:
+  Var<T> maybe_dropout(const Var<T>& h, Rng& rng) const;
 };
 
 // 3x3 convolution, stride 2, padding 1: halves H and W (rounding up). Parameter: conv.

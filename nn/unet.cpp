@@ -240,7 +240,7 @@ Var<T> UNet<T>::forward(const Var<T>& x, const std::vector<int64_t>& t) {
   for (const auto& level : down_) h = level->forward(h, temb, skips, dropout_rng_);
   h = mid_->forward(h, temb, dropout_rng_);
   for (auto it = up_.rbegin(); it != up_.rend(); ++it) h = (*it)->forward(h, temb, skips, dropout_rng_);
-  return norm_silu_conv(*norm_out_, *conv_out_, h);
+  return conv_out_->forward(norm_out_->forward_silu(h));
 }
 
 // ---- parameter listing -----------------------------------------------------------------------

@@ -248,24 +248,12 @@ bool use_winograd(const Conv2dGeometry& g) {
   return !disabled && winograd_supported(g) && g.C >= 8;
 }
 
-namespace {
-// x' = in(x) written out, for the kernels that do not apply the map themselves: one buffer per
-// calling thread, reused (nothing is allocated once it has grown).
-template <class T>
-const T* mapped_input(const Conv2dGeometry& g, const T* x, const ChannelMap<T>& in) {
-  thread_local Workspace<T> buf;
-  T* xm = buf.get(static_cast<size_t>(g.N * g.C * g.H * g.W));
-  apply_channel_map(in, g.N, g.C, g.H * g.W, x, xm);
-  return xm;
-}
-}  // namespace
-
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
-                    const ConvAddend<T>& add, const ChannelMap<T>& in) {
+                    const ConvAddend<T>& add) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_winograd(g)) return winograd_conv2d_forward(g, x, w, b, y, ws, 0, add, in);
-  conv2d_forward_generic(g, in.defined() ? mapped_input(g, x, in) : x, w, b, y, ws, add);
+    if (use_winograd(g)) return winograd_conv2d_forward(g, x, w, b, y, ws, 0, add);
+  conv2d_forward_generic(g, x, w, b, y, ws, add);
 }
 
 template <class T>
@@ -276,21 +264,19 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* 
 }
 
 template <class T>
-void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws,
-                            const ChannelMap<T>& in) {
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_winograd(g)) return winograd_conv2d_backward_weight(g, gy, x, dw, db, ws, 0, in);
-  conv2d_backward_weight_generic(g, gy, dw && in.defined() ? mapped_input(g, x, in) : x, dw, db, ws);
+    if (use_winograd(g)) return winograd_conv2d_backward_weight(g, gy, x, dw, db, ws);
+  conv2d_backward_weight_generic(g, gy, x, dw, db, ws);
 }
 
 #define DD_INSTANTIATE(T)                                                                                     \
   template void im2col(const Conv2dGeometry&, const T*, T*);                                                  \
   template void col2im(const Conv2dGeometry&, const T*, T*);                                                  \
   template void conv2d_forward(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&,    \
-                               const ConvAddend<T>&, const ChannelMap<T>&);                                   \
+                               const ConvAddend<T>&);                                                         \
   template void conv2d_backward_input(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&);      \
-  template void conv2d_backward_weight(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&,  \
-                                       const ChannelMap<T>&);                                                 \
+  template void conv2d_backward_weight(const Conv2dGeometry&, const T*, const T*, T*, T*, ConvWorkspace<T>&);  \
   template void conv2d_forward_generic(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&, \
                                        const ConvAddend<T>&);                                                 \
   template void conv2d_backward_input_generic(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&); \

@@ -17,7 +17,6 @@
 
 #include <cstdint>
 
-#include "tensor/norm.h"
 #include "tensor/shape.h"
 #include "tensor/workspace.h"
 
@@ -62,30 +61,24 @@ struct ConvAddend {
   const T* residual = nullptr;
 };
 
-// A map applied to the convolution's input as it is read (a fused prologue; tensor/norm.h): with
-// `in` defined, the functions below convolve x' = in(x) instead of x, and x' is never stored. Zero
-// padding surrounds x', as it would a stored x'. The UNet's GroupNorm + SiLU before a convolution.
-
 // y [N,O,Ho,Wo] = conv(x [N,C,H,W], w [O,C,kh,kw]) + b [O] (b may be nullptr), plus `add`.
 // Overwrites y.
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
-                    const ConvAddend<T>& add = {}, const ChannelMap<T>& in = {});
+                    const ConvAddend<T>& add = {});
 // dx [N,C,H,W] = conv^T(gy [N,O,Ho,Wo], w): dcols_n = W^T gy_n, dx_n = col2im(dcols_n). Overwrites dx.
 template <class T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* gy, const T* w, T* dx, ConvWorkspace<T>& ws);
 // dw [O,C,kh,kw] = sum_n gy_n cols_n^T (overwritten, skipped when dw is nullptr) and
 // db [O] = sum_{n,i,j} gy[n,o,i,j] (overwritten, skipped when db is nullptr).
 template <class T>
-void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws,
-                            const ChannelMap<T>& in = {});
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws);
 
 // The three functions above dispatch: float32 3x3 stride-1 convolutions with at least 8 input
 // channels run the Winograd kernels of tensor/winograd.h (within a documented rounding bound of
-// these, see tests/tensor/test_conv_fast.cpp), with the input map applied in their input packing;
-// everything else, and everything when the environment has DD_CONV=generic, runs the generic
-// im2col + GEMM kernels below (after writing x' out, when there is a map), which stay callable
-// directly as the reference the fast paths are tested against.
+// these, see tests/tensor/test_conv_fast.cpp); everything else, and everything when the
+// environment has DD_CONV=generic, runs the generic im2col + GEMM kernels below, which stay
+// callable directly as the reference the fast paths are tested against.
 template <class T>
 void conv2d_forward_generic(const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y, ConvWorkspace<T>& ws,
                             const ConvAddend<T>& add = {});

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 #include <type_traits>
 #include <vector>
 #if defined(__AVX2__) && defined(__FMA__)
@@ -13,22 +11,6 @@
 #include "tensor/fastmath.h"
 
 namespace dd {
-
-GroupNormGeometry group_norm_geometry(const Shape& x, int64_t groups, const Shape* gamma, const Shape* beta,
-                                      double eps, bool silu, const char* op) {
-  if (x.size() < 2) shape_error(op, "input [N, C, ...]", shape_str(x));
-  const int64_t C = x[1];
-  if (groups < 1 || C % groups != 0)
-    shape_error(op, "a group count dividing the " + std::to_string(C) + " channels of input " + shape_str(x),
-                std::to_string(groups) + " groups");
-  for (const Shape* p : {gamma, beta})
-    if (p && *p != Shape{C})
-      shape_error(op, std::string(p == gamma ? "gamma" : "beta") + " [" + std::to_string(C) + "] for input " + shape_str(x),
-                  shape_str(*p));
-  if (!(eps > 0)) throw std::invalid_argument(std::string(op) + ": expected eps > 0, got " + std::to_string(eps));
-  const int64_t N = x[0], S = N * C > 0 ? shape_numel(x) / (N * C) : 0;
-  return GroupNormGeometry{N, C, S, groups, silu};
-}
 
 namespace {
 
@@ -97,37 +79,6 @@ void affine_silu_backward(const T* x, const T* dy, T* dz, int64_t n, const Affin
   }
 }
 
-// mu and r = 1/sqrt(var + eps) of the M values xg. One pass: sums of d = x - x0 and d^2 in double,
-// shifted by the group's first element so a large common offset cancels exactly (var = E[d^2] -
-// E[d]^2 only loses precision when |mean - x0| >> std, and x0 is one of the group's own values).
-// omp simd splits the sums over vector lanes in a fixed order, so the result is still deterministic.
-template <class T>
-void group_stats(const T* xg, int64_t M, double eps, double* mu, double* r) {
-  const double x0 = M > 0 ? static_cast<double>(xg[0]) : 0.0;
-  double s = 0, ss = 0;
-#pragma omp simd reduction(+ : s, ss)
-  for (int64_t i = 0; i < M; ++i) {
-    const double d = xg[i] - x0;
-    s += d;
-    ss += d * d;
-  }
-  const double mean_d = M > 0 ? s / M : 0.0;
-  const double var = M > 0 ? std::max(ss / M - mean_d * mean_d, 0.0) : 0.0;
-  *mu = x0 + mean_d;
-  *r = 1.0 / std::sqrt(var + eps);
-}
-
-// y[i] = z(x[i]) or silu(z(x[i])) for i < n.
-template <class T>
-void affine_act(const T* x, T* y, int64_t n, const Affine<T>& z, bool silu) {
-  if (silu) {
-    affine_silu(x, y, n, z);
-    return;
-  }
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = z(x[i]);
-}
-
 }  // namespace
 
 template <class T>
@@ -139,42 +90,37 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
   for (int64_t ng = 0; ng < g.N * g.G; ++ng) {
     const T* xg = x + ng * M;
     T* yg = y + ng * M;
-    group_stats(xg, M, eps, &mean[ng], &rstd[ng]);
-    const double mu = mean[ng], r = rstd[ng];
+    // One pass: sums of d = x - x0 and d^2 in double, shifted by the group's first element so a
+    // large common offset cancels exactly (var = E[d^2] - E[d]^2 only loses precision when
+    // |mean - x0| >> std, and x0 is one of the group's own values). omp simd splits the sums over
+    // vector lanes in a fixed order, so the result is still deterministic.
+    const double x0 = M > 0 ? static_cast<double>(xg[0]) : 0.0;
+    double s = 0, ss = 0;
+#pragma omp simd reduction(+ : s, ss)
+    for (int64_t i = 0; i < M; ++i) {
+      const double d = xg[i] - x0;
+      s += d;
+      ss += d * d;
+    }
+    const double mean_d = M > 0 ? s / M : 0.0;
+    const double mu = x0 + mean_d;
+    const double var = M > 0 ? std::max(ss / M - mean_d * mean_d, 0.0) : 0.0;
+    const double r = 1.0 / std::sqrt(var + eps);
+    mean[ng] = mu;
+    rstd[ng] = r;
     const int64_t c0 = (ng % g.G) * cpg;
     for (int64_t cc = 0; cc < cpg; ++cc) {
       const Affine<T> z = channel_affine(gamma, beta, c0 + cc, mu, r);
-      affine_act(xg + cc * g.S, yg + cc * g.S, g.S, z, g.silu);
+      const T* xc = xg + cc * g.S;
+      T* yc = yg + cc * g.S;
+      if (g.silu) {
+        affine_silu(xc, yc, g.S, z);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < g.S; ++i) yc[i] = z(xc[i]);
+      }
     }
   }
-}
-
-template <class T>
-void group_norm_stats(const GroupNormGeometry& g, const T* x, double eps, double* mean, double* rstd) {
-  const int64_t M = g.channels_per_group() * g.S;
-#pragma omp parallel for schedule(dynamic, 8) if (g.N * g.C * g.S > (1 << 14))
-  for (int64_t ng = 0; ng < g.N * g.G; ++ng) group_stats(x + ng * M, M, eps, &mean[ng], &rstd[ng]);
-}
-
-template <class T>
-void group_norm_channel_map(const GroupNormGeometry& g, const T* gamma, const T* beta, const double* mean,
-                            const double* rstd, T* shift, T* scale, T* offset) {
-  const int64_t cpg = g.channels_per_group();
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t ng = n * g.G + c / cpg;
-      const Affine<T> z = channel_affine(gamma, beta, c, mean[ng], rstd[ng]);
-      shift[n * g.C + c] = z.mu;
-      scale[n * g.C + c] = z.a;
-      offset[n * g.C + c] = z.b;
-    }
-}
-
-template <class T>
-void apply_channel_map(const ChannelMap<T>& map, int64_t N, int64_t C, int64_t S, const T* x, T* y) {
-#pragma omp parallel for schedule(dynamic, 8) if (N * C * S > (1 << 14))
-  for (int64_t nc = 0; nc < N * C; ++nc)
-    affine_act(x + nc * S, y + nc * S, S, Affine<T>{map.shift[nc], map.scale[nc], map.offset[nc]}, map.silu);
 }
 
 // One pass over x and dy per (sample, group) gives the group sums for dx and the per-(sample,
@@ -248,11 +194,7 @@ void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, co
   template void group_norm_forward(const GroupNormGeometry&, const T*, const T*, const T*, double, T*, double*, \
                                    double*);                                                                     \
   template void group_norm_backward(const GroupNormGeometry&, const T*, const T*, const T*, const T*,           \
-                                    const double*, const double*, T*, T*, T*);                              \
-  template void group_norm_stats(const GroupNormGeometry&, const T*, double, double*, double*);                  \
-  template void group_norm_channel_map(const GroupNormGeometry&, const T*, const T*, const double*, const double*, \
-                                       T*, T*, T*);                                                             \
-  template void apply_channel_map(const ChannelMap<T>&, int64_t, int64_t, int64_t, const T*, T*);
+                                    const double*, const double*, T*, T*, T*);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

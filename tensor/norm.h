@@ -11,8 +11,6 @@
 
 #include <cstdint>
 
-#include "tensor/shape.h"
-
 namespace dd {
 
 struct GroupNormGeometry {
@@ -20,11 +18,6 @@ struct GroupNormGeometry {
   bool silu = false;  // y = silu(z) instead of z
   int64_t channels_per_group() const { return C / G; }
 };
-
-// Validates x [N, C, ...] (rank >= 2), a group count dividing C, gamma and beta [C] (nullptr: none)
-// and eps > 0; throws ShapeError (std::invalid_argument for eps) naming `op` and what it found.
-GroupNormGeometry group_norm_geometry(const Shape& x, int64_t groups, const Shape* gamma, const Shape* beta,
-                                      double eps, bool silu, const char* op);
 
 // y, mean [N*G], rstd [N*G] are overwritten. gamma and beta may be nullptr (no affine: 1 and 0).
 template <class T>
@@ -36,37 +29,9 @@ void group_norm_forward(const GroupNormGeometry& g, const T* x, const T* gamma, 
 //   dx = rstd (dxhat - mean_group(dxhat) - xhat mean_group(dxhat xhat))
 //   dgamma[c] = sum_{n,s} dz xhat,  dbeta[c] = sum_{n,s} dz
 // Each output pointer may be nullptr (not needed); the others are overwritten. beta is only read
-// when fused; fused, dx may be dy (each element is read before it is overwritten).
+// when fused.
 template <class T>
 void group_norm_backward(const GroupNormGeometry& g, const T* dy, const T* x, const T* gamma, const T* beta,
                          const double* mean, const double* rstd, T* dx, T* dgamma, T* dbeta);
-
-// ---- GroupNorm (+ SiLU) as a per-(sample, channel) map, for fusing it into the next op ----
-// With the statistics known, the normalization is an affine map per (n, c):
-//   y[n,c,s] = act((x[n,c,s] - shift[n,c]) scale[n,c] + offset[n,c]),  act = silu or the identity
-// with shift = mu[n, group(c)], scale = rstd[n, group(c)] gamma[c], offset = beta[c] (the same
-// float values and the same expression group_norm_forward evaluates). A convolution can apply it to
-// its input as it reads it (tensor/conv.h), so the normalized activation is never stored.
-template <class T>
-struct ChannelMap {
-  const T* shift = nullptr;   // [N, C]; all three set, or all nullptr (no map)
-  const T* scale = nullptr;   // [N, C]
-  const T* offset = nullptr;  // [N, C]
-  bool silu = false;
-  bool defined() const { return shift != nullptr; }
-};
-
-// mean [N*G], rstd [N*G] of x, as group_norm_forward computes them (overwritten).
-template <class T>
-void group_norm_stats(const GroupNormGeometry& g, const T* x, double eps, double* mean, double* rstd);
-
-// shift, scale, offset [N*C] (overwritten) for the map above; gamma, beta may be nullptr (1 and 0).
-template <class T>
-void group_norm_channel_map(const GroupNormGeometry& g, const T* gamma, const T* beta, const double* mean,
-                            const double* rstd, T* shift, T* scale, T* offset);
-
-// y [N, C, S] = the map applied to x [N, C, S] (y overwritten; y may equal x).
-template <class T>
-void apply_channel_map(const ChannelMap<T>& map, int64_t N, int64_t C, int64_t S, const T* x, T* y);
 
 }  // namespace dd

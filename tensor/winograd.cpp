@@ -35,7 +35,6 @@
 #include <utility>
 
 #include "tensor/blas.h"
-#include "tensor/fastmath.h"
 #include "tensor/microkernel.h"
 
 namespace dd {
@@ -272,38 +271,12 @@ inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r
 }
 #endif
 
-// The input map's values for the images of a chunk: entry [img * C + c] (tensor/norm.h), or none.
-struct InputMap {
-  const float *shift = nullptr, *scale = nullptr, *offset = nullptr;
-  bool silu = false;
-  InputMap() = default;
-  InputMap(const ChannelMap<float>& m, int64_t first) {  // starting at entry `first`
-    if (!m.defined()) return;
-    shift = m.shift + first;
-    scale = m.scale + first;
-    offset = m.offset + first;
-    silu = m.silu;
-  }
-  float operator()(float x, int64_t c) const {
-    const float z = (x - shift[c]) * scale[c] + offset[c];  // as group_norm_forward's Affine
-    return silu ? silu_fast(z) : z;
-  }
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256 operator()(__m256 x, int64_t c) const {
-    const __m256 z = _mm256_fmadd_ps(_mm256_sub_ps(x, _mm256_set1_ps(shift[c])), _mm256_set1_ps(scale[c]),
-                                     _mm256_set1_ps(offset[c]));
-    return silu ? silu_fast(z) : z;
-  }
-#endif
-};
-
 // One image src [C][H][W] -> channel-innermost dst[(r + pad) * Wp + col + pad][c] (pixel stride Cp),
-// 8 channels x 8 columns at a time through an in-register transpose where they are all there, with
-// the input map (entries [c] for this image) applied to every value on the way.
+// 8 channels x 8 columns at a time through an in-register transpose where they are all there.
 // Only input rows r0 .. r1-1 (clamped to the image) are packed; entries outside the image (the
 // zero border) and lanes c >= C are not written.
 void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float* dst, int64_t Cp, int64_t Wp,
-                        int64_t pad, int64_t r0, int64_t r1, const InputMap& map) {
+                        int64_t pad, int64_t r0, int64_t r1) {
   r0 = std::max<int64_t>(r0, 0);
   r1 = std::min(r1, H);
   for (int64_t cb = 0; cb < C; cb += 8) {
@@ -312,41 +285,28 @@ void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float
       float* d = dst + ((r + pad) * Wp + pad) * Cp + cb;
       const float* s0 = src + (cb * H + r) * W;
       int64_t col = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-      // The last columns of a row (W not a multiple of 8: 28, 14, 7 in the UNet) go the same way
-      // with a masked load and only their rows of the transpose stored: a scalar tail would run
-      // the map (its SiLU) one value at a time on up to all of a 7-wide image.
+#if defined(__AVX2__)
       if (nc == 8)
-        for (; col < W; col += 8) {
-          const int64_t cs = H * W, rem = std::min<int64_t>(8, W - col);
-          const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rem)),
-                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-          auto load = [&](int l) {
-            return rem == 8 ? _mm256_loadu_ps(s0 + l * cs + col) : _mm256_maskload_ps(s0 + l * cs + col, mask);
-          };
-          __m256 r0 = load(0), r1 = load(1), r2 = load(2), r3 = load(3), r4 = load(4), r5 = load(5), r6 = load(6),
-                 r7 = load(7);
-          if (map.shift) {
-            r0 = map(r0, cb);
-            r1 = map(r1, cb + 1);
-            r2 = map(r2, cb + 2);
-            r3 = map(r3, cb + 3);
-            r4 = map(r4, cb + 4);
-            r5 = map(r5, cb + 5);
-            r6 = map(r6, cb + 6);
-            r7 = map(r7, cb + 7);
-          }
+        for (; col + 8 <= W; col += 8) {
+          const int64_t cs = H * W;
+          __m256 r0 = _mm256_loadu_ps(s0 + col), r1 = _mm256_loadu_ps(s0 + cs + col),
+                 r2 = _mm256_loadu_ps(s0 + 2 * cs + col), r3 = _mm256_loadu_ps(s0 + 3 * cs + col),
+                 r4 = _mm256_loadu_ps(s0 + 4 * cs + col), r5 = _mm256_loadu_ps(s0 + 5 * cs + col),
+                 r6 = _mm256_loadu_ps(s0 + 6 * cs + col), r7 = _mm256_loadu_ps(s0 + 7 * cs + col);
           transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
           float* dc = d + col * Cp;
-          const __m256 rows[8] = {r0, r1, r2, r3, r4, r5, r6, r7};  // row k = column col + k
-          for (int64_t k = 0; k < rem; ++k) _mm256_storeu_ps(dc + k * Cp, rows[k]);
+          _mm256_storeu_ps(dc, r0);
+          _mm256_storeu_ps(dc + Cp, r1);
+          _mm256_storeu_ps(dc + 2 * Cp, r2);
+          _mm256_storeu_ps(dc + 3 * Cp, r3);
+          _mm256_storeu_ps(dc + 4 * Cp, r4);
+          _mm256_storeu_ps(dc + 5 * Cp, r5);
+          _mm256_storeu_ps(dc + 6 * Cp, r6);
+          _mm256_storeu_ps(dc + 7 * Cp, r7);
         }
 #endif
       for (int64_t l = 0; l < nc; ++l)
-        for (int64_t cc = col; cc < W; ++cc) {
-          const float v = s0[l * H * W + cc];
-          d[cc * Cp + l] = map.shift ? map(v, cb + l) : v;
-        }
+        for (int64_t cc = col; cc < W; ++cc) d[cc * Cp + l] = s0[l * H * W + cc];
     }
   }
 }
@@ -361,13 +321,13 @@ void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float
 // so the border stays zero across chunks; lanes >= C stay zero and are never read by the GEMMs).
 template <int m>
 void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, int64_t H, int64_t W, int64_t pad,
-                     int64_t Cp, float* P, float* V, const ChannelMap<float>& in) {
+                     int64_t Cp, float* P, float* V) {
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wp = p.Wp, plane = p.Hp * Wp;
   // padded rows ty0*m .. ty1*m + 1 are read: input rows (those) - pad
   for (int64_t img = 0; img < ck.nimg; ++img)
     pack_channels_last(x + img * C * H * W, C, H, W, P + img * plane * Cp, Cp, Wp, pad, ck.ty0 * m - pad,
-                       ck.ty1 * m + 2 - pad, InputMap(in, (ck.n0 + img) * C));
+                       ck.ty1 * m + 2 - pad);
   v8 d[aa], t[aa];
   int64_t t_idx = 0;
   for (int64_t img = 0; img < ck.nimg; ++img)
@@ -473,8 +433,7 @@ void grad_transform(const Plan& p, const Chunk& ck, const float* gy, int64_t O, 
   constexpr int a = Wino<m>::a, aa = a * a;
   const int64_t Wq = p.TX * m, plane = p.TY * m * Wq;
   for (int64_t img = 0; img < ck.nimg; ++img)
-    pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0, ck.ty0 * m, ck.ty1 * m,
-                       InputMap());
+    pack_channels_last(gy + img * O * Ho * Wo, O, Ho, Wo, Q + img * plane * Op, Op, Wq, 0, ck.ty0 * m, ck.ty1 * m);
   v8 e[m * m], t[a * m], r[aa];
   int64_t t_idx = 0;
   for (int64_t img = 0; img < ck.nimg; ++img)
@@ -498,9 +457,8 @@ inline int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 // + ibias, + residual (b [Np] and ibias [N][Np] padded by pad_biases; any may be nullptr); g is the
 // geometry of this convolution.
 template <int m, class MakeU>
-void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, const ChannelMap<float>& in, MakeU&& make_U,
-                    const float* U, const float* b, const float* ibias, const float* residual, float* y,
-                    float* scratch) {
+void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, MakeU&& make_U, const float* U,
+                    const float* b, const float* ibias, const float* residual, float* y, float* scratch) {
   const int64_t Cp = round8(g.C), Np = round16(g.O);
   const int64_t planes_sz = p.nimg * p.Hp * p.Wp * Cp, V_sz = tile_stride(p.aa, Cp) * p.Tp, M_sz = tile_stride(p.aa, Np) * p.Tp;
   const int64_t per_thread = planes_sz + V_sz + M_sz;
@@ -520,7 +478,7 @@ void forward_with_U(const Conv2dGeometry& g, const Plan& p, const float* x, cons
     for (int64_t ch = 0; ch < p.nchunks; ++ch) {
       const Chunk ck = chunk_at(p, g.N, ch);
       const int64_t n0 = ck.n0, T = ck.T;
-      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V, in);
+      input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
       // M^T[xi] [T x Np] = V[xi] [T x C] U[xi] [C x Np]
       for (int xi = 0; xi < p.aa; ++xi)
         micro::gemm(false, false, T, Np, g.C, V + xi * Cp, tile_stride(p.aa, Cp), U + xi * g.C * Np, Np, M + xi * Np,
@@ -562,12 +520,12 @@ std::pair<const float*, const float*> pad_biases(const Conv2dGeometry& g, const 
 
 template <int m>
 void forward_impl(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
-                  Workspace<float>& ws, const ConvAddend<float>& add, const ChannelMap<float>& in) {
+                  Workspace<float>& ws, const ConvAddend<float>& add) {
   const Plan p = make_plan(g, m);
   const int64_t U_sz = p.aa * g.C * round16(g.O), bias_sz = pad_biases_size(g, b, add);
   float* U = ws.get(static_cast<size_t>(U_sz + bias_sz + forward_scratch<m>(g, p)));
   const auto [bias, ibias] = pad_biases(g, b, add, U + U_sz);
-  forward_with_U<m>(g, p, x, in, [&] { transform_weights<m>(g, w, false, round16(g.O), U); }, U, bias, ibias,
+  forward_with_U<m>(g, p, x, [&] { transform_weights<m>(g, w, false, round16(g.O), U); }, U, bias, ibias,
                     add.residual, y, U + U_sz + bias_sz);
 }
 
@@ -586,8 +544,7 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
   const Plan p = make_plan(t, m);
   const int64_t U_sz = p.aa * t.C * round16(t.O);
   float* U = ws.get(static_cast<size_t>(U_sz + forward_scratch<m>(t, p)));
-  forward_with_U<m>(t, p, gy, ChannelMap<float>(), [&] { transform_weights<m>(g, w, true, round16(t.O), U); }, U,
-                    nullptr, nullptr,
+  forward_with_U<m>(t, p, gy, [&] { transform_weights<m>(g, w, true, round16(t.O), U); }, U, nullptr, nullptr,
                     nullptr, dx, U + U_sz);
 }
 
@@ -595,8 +552,7 @@ void backward_input_impl(const Conv2dGeometry& g, const float* gy, const float* 
 // that a fixed thread count gives bit-identical results), dw[o,c] = G^T dU[.][o][c] G.
 // V is stored with C rounded up to 16 (lanes >= C stay zero) so the kernel's 16 columns fit.
 template <int m>
-void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws,
-                          const ChannelMap<float>& in) {
+void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, Workspace<float>& ws) {
   constexpr int a = Wino<m>::a;
   const Plan p = make_plan(g, m);
   const int64_t Cp = round16(g.C), O6 = (g.O + 5) / 6 * 6, Op = round8(O6);
@@ -633,7 +589,7 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
       for (int64_t ch = p.nchunks * grp / ngroups; ch < p.nchunks * (grp + 1) / ngroups; ++ch) {
         const Chunk ck = chunk_at(p, g.N, ch);
         const int64_t n0 = ck.n0, T = ck.T;
-        input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V, in);
+        input_transform<m>(p, ck, x + n0 * g.C * g.H * g.W, g.C, g.H, g.W, g.pad, Cp, planes, V);
         grad_transform<m>(p, ck, gy + n0 * g.O * g.Ho * g.Wo, g.O, g.Ho, g.Wo, Op, gplanes, Gt);
         for (int xi = 0; xi < p.aa; ++xi)
           // dU[xi] [O6 x Cp] += Gt[xi]^T [O6 x T] V[xi] [T x Cp]
@@ -698,12 +654,11 @@ int winograd_tile(const Conv2dGeometry& g) {
 }
 
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
-                             Workspace<float>& ws, int tile, const ConvAddend<float>& add,
-                             const ChannelMap<float>& in) {
+                             Workspace<float>& ws, int tile, const ConvAddend<float>& add) {
   if (checked_tile(g, tile, "winograd_conv2d_forward") == 4)
-    forward_impl<4>(g, x, w, b, y, ws, add, in);
+    forward_impl<4>(g, x, w, b, y, ws, add);
   else
-    forward_impl<2>(g, x, w, b, y, ws, add, in);
+    forward_impl<2>(g, x, w, b, y, ws, add);
 }
 
 void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* w, float* dx,
@@ -715,7 +670,7 @@ void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, co
 }
 
 void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, float* db,
-                                     Workspace<float>& ws, int tile, const ChannelMap<float>& in) {
+                                     Workspace<float>& ws, int tile) {
   const int m = checked_tile(g, tile, "winograd_conv2d_backward_weight");
   if (db) {
     // db[o] = sum_{n,i,j} gy[n,o,i,j]: each image's plane summed in float (vectorisable, at most
@@ -739,9 +694,9 @@ void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, c
   }
   if (!dw) return;
   if (m == 4)
-    backward_weight_impl<4>(g, gy, x, dw, ws, in);
+    backward_weight_impl<4>(g, gy, x, dw, ws);
   else
-    backward_weight_impl<2>(g, gy, x, dw, ws, in);
+    backward_weight_impl<2>(g, gy, x, dw, ws);
 }
 
 }  // namespace dd

@@ -39,15 +39,13 @@ bool winograd_supported(const Conv2dGeometry& g);
 int winograd_tile(const Conv2dGeometry& g);
 
 // Same contracts as conv2d_forward / conv2d_backward_input / conv2d_backward_weight (outputs are
-// overwritten; b, dw, db may be nullptr; the input map `in` is applied while packing input tiles).
-// tile = 0 picks winograd_tile(g); 2 or 4 forces it.
+// overwritten; b, dw, db may be nullptr). tile = 0 picks winograd_tile(g); 2 or 4 forces it.
 // Throws std::invalid_argument when !winograd_supported(g) or the tile is not 0, 2 or 4.
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
-                             Workspace<float>& ws, int tile = 0, const ConvAddend<float>& add = {},
-                             const ChannelMap<float>& in = {});
+                             Workspace<float>& ws, int tile = 0, const ConvAddend<float>& add = {});
 void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* gy, const float* w, float* dx,
                                     Workspace<float>& ws, int tile = 0);
 void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, const float* x, float* dw, float* db,
-                                     Workspace<float>& ws, int tile = 0, const ChannelMap<float>& in = {});
+                                     Workspace<float>& ws, int tile = 0);
 
 }  // namespace dd

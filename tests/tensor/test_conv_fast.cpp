@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "tensor/conv.h"
-#include "tensor/norm.h"
 #include "tensor/random.h"
 #include "tensor/winograd.h"
 
@@ -222,61 +221,4 @@ TEST_CASE("Winograd weight gradient: bit-identical over repeated runs although c
     REQUIRE(again == first);
   }
   omp_set_num_threads(saved);
-}
-
-TEST_CASE("an input map (GroupNorm + SiLU prologue): Winograd and dispatch equal the generic kernels on the mapped input") {
-  // The map is applied by the Winograd input packing (forward and weight gradient), 8 channels x 8
-  // columns through the transpose and the rest one by one: channel counts and widths that are not
-  // multiples of 8 take both. The reference applies the map first (apply_channel_map), then
-  // convolves with the generic kernel in float64; the bounds are those of the unmapped kernels.
-  const Case cases[] = {{3, 16, 12, 16, 8, 1}, {2, 13, 9, 11, 7, 1}, {2, 24, 7, 7, 16, 0}, {3, 4, 10, 9, 5, 1}};
-  uint64_t seed = 400;
-  for (const Case& k : cases) {
-    CAPTURE(k.C);
-    CAPTURE(k.W);
-    const Shape xs{k.N, k.C, k.H, k.W}, wsh{k.O, k.C, 3, 3};
-    const Conv2dGeometry g = conv2d_geometry(xs, wsh, nullptr, 1, k.pad);
-    const GroupNormGeometry ng{k.N, k.C, k.H * k.W, k.C % 4 == 0 ? 4 : 1, true};
-    Rng rng(seed++);
-    // an offset and a scale per channel, so that the normalization does something
-    Tensor<float> x = rng.normal<float>(xs), w = rng.normal<float>(wsh), gy = rng.normal<float>({g.N, g.O, g.Ho, g.Wo});
-    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = 3.0f + 2.0f * x.data()[i];
-    Tensor<float> gamma = rng.normal<float>({k.C}), beta = rng.normal<float>({k.C});
-    std::vector<double> mean(k.N * ng.G), rstd(k.N * ng.G);
-    group_norm_stats(ng, x.data(), 1e-5, mean.data(), rstd.data());
-    std::vector<float> shift(k.N * k.C), scale(k.N * k.C), offset(k.N * k.C);
-    group_norm_channel_map(ng, gamma.data(), beta.data(), mean.data(), rstd.data(), shift.data(), scale.data(),
-                           offset.data());
-    const ChannelMap<float> in{shift.data(), scale.data(), offset.data(), true};
-    std::vector<float> h(x.numel());
-    apply_channel_map(in, k.N, k.C, k.H * k.W, x.data(), h.data());
-    // the map equals group_norm_forward's output (the same float expression, per channel)
-    std::vector<float> h_gn(x.numel());
-    group_norm_forward(ng, x.data(), gamma.data(), beta.data(), 1e-5, h_gn.data(), mean.data(), rstd.data());
-    CHECK(rel_err(h.data(), h_gn.data(), x.numel()) < 1e-6);
-
-    const std::vector<double> hd(h.begin(), h.end()), wd = to_double(w), gyd = to_double(gy);
-    const int64_t ny = g.N * g.O * g.Ho * g.Wo;
-    Workspace<double> wsd;
-    std::vector<double> y_ref(ny), dw_ref(w.numel());
-    conv2d_forward_generic(g, hd.data(), wd.data(), static_cast<double*>(nullptr), y_ref.data(), wsd);
-    conv2d_backward_weight_generic(g, gyd.data(), hd.data(), dw_ref.data(), static_cast<double*>(nullptr), wsd);
-    Workspace<float> ws;
-    std::vector<float> y(ny, NAN), dw(w.numel(), NAN);
-    if (k.C >= 8)
-      for (int tile : {2, 4}) {
-        CAPTURE(tile);
-        winograd_conv2d_forward(g, x.data(), w.data(), nullptr, y.data(), ws, tile, {}, in);
-        winograd_conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), nullptr, ws, tile, in);
-        CHECK(rel_err(y.data(), y_ref.data(), ny) <= bound(tile));
-        CHECK(rel_err(dw.data(), dw_ref.data(), w.numel()) <= bound(tile));
-      }
-    // what conv2d_forward / conv2d_backward_weight run (Winograd, or the generic kernels for C < 8)
-    std::fill(y.begin(), y.end(), NAN);
-    std::fill(dw.begin(), dw.end(), NAN);
-    conv2d_forward(g, x.data(), w.data(), static_cast<float*>(nullptr), y.data(), ws, {}, in);
-    conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), static_cast<float*>(nullptr), ws, in);
-    CHECK(rel_err(y.data(), y_ref.data(), ny) <= 1e-4);
-    CHECK(rel_err(dw.data(), dw_ref.data(), w.numel()) <= 1e-4);
-  }
 }

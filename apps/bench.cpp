@@ -11,8 +11,9 @@
 // so ratios and scaling compare the same moments of a machine whose speed drifts), then prints
 // both medians,
 // their spread, GFLOP/s (380.08 MFLOP forward per sample, 3x for a training step), peak RSS and the
-// ratio, for each thread count, then the 1 -> N thread scaling (C++ and PyTorch). Its last line is one JSON object
-// (top level: the last thread count; "by_threads": all). --profile then runs --steps more steps at
+// ratio, for each thread count, then the 1 -> N thread scaling (C++ and PyTorch) and a probe of the
+// machine's own scaling (probe_machine). Its last line is one JSON object (top level: the last
+// thread count; "by_threads": all). --profile then runs --steps more steps at
 // the last thread count with tensor/profile.h switched on and prints ms per step for each op kind
 // (forward, backward, optimizer).
 //
@@ -49,6 +50,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "apps/common/main.h"
 #include "apps/common/model.h"
 #include "autograd/var.h"
 #include "ddpm/diffusion.h"
@@ -349,8 +351,9 @@ void print_profile(const std::string& mode, int threads, int steps) {
 //   compute: micro::gemm 48x64x64 on matrices that stay in L1/L2 (the convolutions' inner kernel);
 //   stream:  y = 1.0001 x + y over two 128 KiB vectors per thread (in L2; the Winograd transforms,
 //            GroupNorm and the copies are passes of this kind over cache-resident data).
-// On this shared VM the compute probe scales 2.0x on 2 cores throughout, while the stream probe
-// drops from ~2x to 1.2-1.7x in the phases when other tenants load the memory system.
+// On this shared VM the compute probe scaled 1.8-2.0x on 2 cores throughout a session, while the
+// stream probe went from ~2x down to 1.5-1.7x in the phases when other tenants loaded the memory
+// system (README, Performance).
 struct MachineProbe {
   double compute_scaling = NAN, stream_scaling = NAN;
 };
@@ -517,24 +520,24 @@ int run_steps(const Options& opt) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Options opt;
   CLI::App app{"ddpm-cpp benchmarks"};
   app.add_option("--mode", opt.mode, "conv (every UNet conv shape, generic vs fast), or train / sample / both "
                  "(whole steps, against PyTorch in the same run)")
       ->check(CLI::IsMember({"conv", "train", "sample", "both"}));
-  app.add_option("--steps", opt.steps, "train/sample: timed steps per round")->check(CLI::PositiveNumber);
-  app.add_option("--rounds", opt.rounds, "train/sample: rounds, C++ and PyTorch interleaved")->check(CLI::PositiveNumber);
+  app.add_option("--steps", opt.steps, "train/sample: timed steps per round")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--rounds", opt.rounds, "train/sample: rounds, C++ and PyTorch interleaved")->check(CLI::Range(1, 1 << 30));
   app.add_flag("--no-torch", opt.no_torch, "train/sample: do not run PyTorch");
   app.add_flag("--profile", opt.profile, "train/sample: afterwards, time per op kind for forward, backward and the optimizer "
                "(--steps more steps at the last thread count)");
   app.add_option("--torch-script", opt.torch_script, "path of torch_reference.py");
-  app.add_option("--batch", opt.batch, "batch size")->check(CLI::PositiveNumber);
+  app.add_option("--batch", opt.batch, "batch size")->check(CLI::Range(1, 1 << 30));
   app.add_option("--threads", opt.threads, "thread counts to run, e.g. --threads 1,2 (the JSON's top level is the last)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
-  app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", opt.warmup, "untimed repetitions first")->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--warmup", opt.warmup, "untimed repetitions first")->check(CLI::Range(0, 1 << 30));
   app.add_option("--variants", opt.variants, "conv kernels: generic (im2col + sgemm), wino2 / wino4 (Winograd F(2x2) / F(4x4), generic where "
                  "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs)")
       ->delimiter(',')
@@ -544,12 +547,15 @@ int main(int argc, char** argv) {
   app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")
       ->check(CLI::IsMember({"wall", "cpu"}));
   app.add_option("--only", opt.only, "only conv shapes whose name contains this");
-  CLI11_PARSE(app, argc, argv);
   try {
-    if (opt.mode == "conv") return run_conv(opt);
-    return run_steps(opt);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench: %s\n", e.what());
-    return 1;
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "bench: %s (see --help)\n", e.what());
+    return 2;
   }
+  return opt.mode == "conv" ? run_conv(opt) : run_steps(opt);
 }
+
+int main(int argc, char** argv) { return dd::app::run_main("bench", run, argc, argv); }

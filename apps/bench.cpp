@@ -365,7 +365,6 @@ MachineProbe probe_machine(int threads, int reps = 9) {
       c(maxth, std::vector<float>(M * N, 0.0f)), x(maxth, std::vector<float>(kStream, 1.0f)),
       y(maxth, std::vector<float>(kStream, 2.0f));
   auto run = [&](bool compute, int th) {
-    set_num_threads(th);
     const double t0 = now_s(false);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(th)
     for (int64_t u = 0; u < kUnits; ++u) {
@@ -547,14 +546,7 @@ int run(int argc, char** argv) {
   app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")
       ->check(CLI::IsMember({"wall", "cpu"}));
   app.add_option("--only", opt.only, "only conv shapes whose name contains this");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "bench: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "bench", argc, argv)) return *code;
   return opt.mode == "conv" ? run_conv(opt) : run_steps(opt);
 }
 

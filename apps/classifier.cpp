@@ -76,14 +76,7 @@ int run(int argc, char** argv) {
   app.add_option("--noise-weight", c.noise_weight, "weight of the noise term in the loss")->capture_default_str()->check(CLI::Range(0.0, 100.0));
   app.add_option("--limit", c.limit, "train on the first N digits only (0: all 60,000)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "threads (0: OMP_NUM_THREADS or all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "classifier: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "classifier", argc, argv)) return *code;
   if (c.threads > 0) set_num_threads(c.threads);
 
   Dataset data = load_dataset("mnist", c.data);

@@ -136,14 +136,7 @@ int run(int argc, char** argv) {
   app.add_option("--sizes", sizes, "--calibrate: set sizes N (comma-separated)")->delimiter(',')->capture_default_str();
   app.add_option("--seed", seed, "--calibrate: seed of the random subsets and noise")->capture_default_str();
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or all cores)")->check(CLI::NonNegativeNumber);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "eval: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "eval", argc, argv)) return *code;
   if (samples.empty() == !calibrate_mode) {
     std::fprintf(stderr, "eval: expected either SAMPLES or --calibrate (see --help)\n");
     return 2;

@@ -42,14 +42,7 @@ int run(int argc, char** argv) {
   app.add_option("--out", out, "folder for nll-terms.csv and nll-terms.png (default: the checkpoint's folder)");
   app.add_option("--data", data, "folder with the MNIST IDX files (default: the run's --data)");
   app.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "nll: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "nll", argc, argv)) return *code;
   if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
   if (threads < 0) throw std::invalid_argument("--threads: expected >= 0, got " + std::to_string(threads));

@@ -90,14 +90,7 @@ int run(int argc, char** argv) {
   app.add_option("--t", interp_t, "step at which --interpolate mixes the two digits (0 = T/2)")->capture_default_str();
   app.add_option("--pair", pairs, "test-digit indices I,J to interpolate, one row each (repeatable; default 0,1)");
   app.add_option("--data", data, "folder with the MNIST IDX files for --interpolate (default: the run's --data)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "sample: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "sample", argc, argv)) return *code;
   if (n < 1) throw std::invalid_argument("--n: expected >= 1, got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
   if (sampler != "ancestral" && sampler != "ddim")

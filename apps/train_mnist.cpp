@@ -180,14 +180,7 @@ int run(int argc, char** argv) {
   bool list_params = false;
   app.add_option("--resume", resume, "continue from this checkpoint (e.g. runs/mnist/last.safetensors)")->group("Run");
   app.add_flag("--list-params", list_params, "print every parameter's name and shape, then the total, and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto code = dd::app::parse_flags(app, "train_mnist", argc, argv)) return *code;
 
   TrainConfig cfg = cli;
   if (!resume.empty()) cfg = merge_for_resume(read_run_config(resume), cli, passed_keys(app), resume);

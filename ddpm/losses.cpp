@@ -15,7 +15,7 @@ namespace dd::ddpm {
 std::string to_string(LossType l) {
   switch (l) {
     case LossType::Simple: return "simple";
-    case LossType::Kl: return "kl";
+    case LossType::Vlb: return "vlb";
     case LossType::Hybrid: return "hybrid";
   }
   return "?";
@@ -23,9 +23,10 @@ std::string to_string(LossType l) {
 
 LossType loss_type_from_string(const std::string& s) {
   if (s == "simple") return LossType::Simple;
-  if (s == "kl") return LossType::Kl;
+  // "kl" is how the library named the bound loss before the flags' "vlb" was adopted everywhere.
+  if (s == "vlb" || s == "kl") return LossType::Vlb;
   if (s == "hybrid") return LossType::Hybrid;
-  throw std::invalid_argument("loss type: expected one of simple, kl, hybrid, got '" + s + "'");
+  throw std::invalid_argument("loss type: expected one of simple, hybrid, vlb, got '" + s + "'");
 }
 
 namespace {
@@ -130,7 +131,7 @@ TrainingLossT<T> training_loss(const Schedule& s, const TrainDenoiserT<T>& model
     const Var<T> vb = mul_scalar(mean(vb_elem, axes), T(1.0 / std::log(2.0)));  // nats -> bits, mean over pixels
     r.vb = to_doubles(vb.value());
     const T scale_T = static_cast<T>(s.T);
-    if (options.type == LossType::Kl) term = mul_scalar(vb, scale_T);
+    if (options.type == LossType::Vlb) term = mul_scalar(vb, scale_T);
     else term = add(mse, mul_scalar(vb, static_cast<T>(static_cast<double>(s.T) / 1000.0)));  // hybrid
   }
   r.per_sample = to_doubles(term.value());

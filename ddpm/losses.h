@@ -1,6 +1,6 @@
 // Training losses (MATH.md "Training and sampling") and timestep samplers.
 //   Simple: L_simple, eq. (14), the mean over pixels of (eps - eps_theta)^2.
-//   Kl:     T * vb_t, vb_t = the bound term L_{t-1} (Gaussian KL, t >= 2) or L_0 (discretized decoder,
+//   Vlb:    T * vb_t, vb_t = the bound term L_{t-1} (Gaussian KL, t >= 2) or L_0 (discretized decoder,
 //           eq. 13, t = 1) in bits per dimension; its mean over uniform t is the bound minus L_T in bits/dim.
 //           Gradients reach both the mean and (if learned) the variance; for a fixed variance it is the
 //           eq. (12)-weighted MSE plus a constant.
@@ -24,9 +24,9 @@ template <class T>
 using TrainDenoiserT = std::function<Var<T>(const Var<T>& x_t, const std::vector<int64_t>& t)>;
 using TrainDenoiser = TrainDenoiserT<float>;
 
-enum class LossType { Simple, Kl, Hybrid };
+enum class LossType { Simple, Hybrid, Vlb, Kl = Vlb };  // Kl: the old name, kept until no caller uses it
 std::string to_string(LossType l);
-LossType loss_type_from_string(const std::string& s);  // "simple", "kl", "hybrid"
+LossType loss_type_from_string(const std::string& s);  // "simple", "hybrid", "vlb" (also the old "kl")
 
 struct LossOptions {
   LossType type = LossType::Simple;

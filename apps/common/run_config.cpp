@@ -30,7 +30,7 @@ ddpm::VarianceType TrainConfig::variance_type() const { return ddpm::variance_ty
 
 ddpm::LossOptions TrainConfig::loss_options() const {
   ddpm::LossOptions o;
-  o.type = loss == "simple" ? ddpm::LossType::Simple : loss == "hybrid" ? ddpm::LossType::Hybrid : ddpm::LossType::Kl;
+  o.type = ddpm::loss_type_from_string(loss);
   o.variance = variance_type();
   return o;
 }

@@ -236,10 +236,10 @@ TEST_CASE("an exact-posterior model (eps_theta = the true eps) gives L_{t-1} = 0
   const std::vector<int64_t> t = {2, 30, 600, 1000};
   // float64 loss path: the model returns the noise that made x_t
   TrainDenoiserT<double> exact = [&](const VarD&, const std::vector<int64_t>&) { return VarD(noise, true); };
-  const auto r = training_loss(s, exact, x0, t, noise, {}, {LossType::Kl, VarianceType::Small});
+  const auto r = training_loss(s, exact, x0, t, noise, {}, {LossType::Vlb, VarianceType::Small});
   for (int64_t n = 0; n < N; ++n) CHECK_MESSAGE(std::abs(r.vb[n]) < 1e-10, "t=" << t[n] << " vb=" << r.vb[n]);
   // with "large" the same model pays only the variance mismatch C = 0.5 (log(beta/betatilde) + betatilde/beta - 1)
-  const auto rl = training_loss(s, exact, x0, t, noise, {}, {LossType::Kl, VarianceType::Large});
+  const auto rl = training_loss(s, exact, x0, t, noise, {}, {LossType::Vlb, VarianceType::Large});
   for (int64_t n = 0; n < N; ++n) {
     const int64_t ti = t[n];
     const double c = 0.5 * (std::log(s.betas[ti] / s.posterior_variance[ti]) + s.posterior_variance[ti] / s.betas[ti] - 1.0);
@@ -300,7 +300,7 @@ TEST_CASE("training losses: L_simple by hand, KL = T x eq. (12) term, hybrid sto
   CHECK(rel(simple.loss.item(), expect) < 1e-12);
   CHECK(std::isnan(simple.vb[0]));
 
-  const auto kl = training_loss(s, fixed, x0, t, noise, {}, {LossType::Kl, VarianceType::Small});
+  const auto kl = training_loss(s, fixed, x0, t, noise, {}, {LossType::Vlb, VarianceType::Small});
   for (int64_t n = 1; n < N; ++n) {  // t >= 2: vb = eq. (12) weight x sum of squares / (D ln 2)
     const double eq12 = s.eps_weight_small[t[n]] * simple.mse[n] * D;
     CHECK(rel(kl.vb[n], eq12 / (D * std::log(2.0))) < 1e-9);
@@ -342,7 +342,7 @@ TEST_CASE("training losses: L_simple by hand, KL = T x eq. (12) term, hybrid sto
   auto g = gradcheck(
       [&](const std::vector<VarD>& v) {
         return training_loss<double>(s, [&](const VarD&, const std::vector<int64_t>&) { return v[0]; }, x0, t, noise, w,
-                                     {LossType::Kl, VarianceType::Learned})
+                                     {LossType::Vlb, VarianceType::Learned})
             .loss;
       },
       {out});

@@ -120,6 +120,8 @@ int run(int argc, char** argv) {
   const ddpm::Schedule schedule = steps == T ? base : ddpm::respace(base, ddpm::strided_timesteps(T, steps));
   ddpm::Denoiser denoiser = make_denoiser(*run.model);
   ddpm::SampleOptions opts;
+  opts.sampler = ddpm::sampler_type_from_string(sampler);
+  opts.eta = eta;
   opts.variance = run.config.variance_type();
   opts.clip_x0 = !no_clip;
 
@@ -175,9 +177,7 @@ int run(int argc, char** argv) {
     };
     Rng rng = batch_rng(seed, b);
     const Shape shape{count, 1, 28, 28};
-    Tensor<float> x = sampler == "ddim" ? ddpm::sample_ddim(schedule, denoiser, shape, rng, eta, o)
-                                        : ddpm::sample_ancestral(schedule, denoiser, shape, rng, o);
-    x = x.contiguous();
+    const Tensor<float> x = ddpm::sample(schedule, denoiser, shape, rng, o).contiguous();
     std::copy_n(x.data(), count * pixels, images.data() + first * pixels);
   }
   progress.finish();

@@ -1,5 +1,6 @@
 #include "ddpm/sample.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -8,37 +9,81 @@
 
 namespace dd::ddpm {
 
-namespace {
-void check_start(const Schedule& s, int64_t t_start, const char* op) { s.check_t(t_start, op); }
-}  // namespace
+SamplerType sampler_type_from_string(const std::string& s) {
+  if (s == "ancestral") return SamplerType::Ancestral;
+  if (s == "ddim") return SamplerType::Ddim;
+  throw std::invalid_argument("sampler: expected one of ancestral, ddim, got '" + s + "'");
+}
 
-// Algorithm 2 (DDPM), from step t_start
-Tensor<float> denoise_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
-                           const SampleOptions& options) {
-  check_start(s, t_start, "denoise_from");
+std::string to_string(SamplerType s) { return s == SamplerType::Ddim ? "ddim" : "ancestral"; }
+
+ReverseStep reverse_step(const Schedule& s, const Denoiser& model, const Tensor<float>& x_t_in, int64_t t, Rng& rng,
+                         const SampleOptions& options) {
+  s.check_t(t, "reverse_step");
   NoGradGuard no_grad;
-  x_t = x_t.contiguous();
+  const Tensor<float> x_t = x_t_in.contiguous();
   const int64_t N = x_t.size(0);
-  for (int64_t t = t_start; t >= 1; --t) {
-    const std::vector<int64_t> tv(N, t);
+  const std::vector<int64_t> tv(N, t);
+  const int64_t n = x_t.numel();
+  Tensor<float> next(x_t.shape());
+  float* pn = next.data();
+  if (options.sampler == SamplerType::Ancestral) {
+    // Algorithm 2: x_{t-1} = mu_theta(x_t, t) + sigma_t z
     const Tensor<float> out = run_denoiser(s, model, x_t, tv, options.variance);
-    const ModelPrediction<float> p = p_mean_variance(s, options.variance, out, x_t, tv, options.clip_x0);
-    if (options.on_step) options.on_step(s.timesteps[t], x_t, p.x0_hat);
-    if (t == 1) {  // the last step returns the decoder mean, noiselessly
-      x_t = p.mean;
-      break;
-    }
-    // x_{t-1} = mu_theta(x_t, t) + sigma_t z
+    ModelPrediction<float> p = p_mean_variance(s, options.variance, out, x_t, tv, options.clip_x0);
+    if (t == 1) return {p.mean, p.x0_hat};  // the last step returns the decoder mean, noiselessly
     const Tensor<float> z = rng.normal<float>(x_t.shape());
-    Tensor<float> next(x_t.shape());
     const float *pm = p.mean.data(), *plv = p.log_variance.data(), *pz = z.data();
-    float* pn = next.data();
-    const int64_t n = next.numel();
 #pragma omp parallel for simd schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; ++i) pn[i] = pm[i] + std::exp(0.5f * plv[i]) * pz[i];
-    x_t = next;
+    return {next, p.x0_hat};
+  }
+  // DDIM, Song et al. 2021 eq. (12). Its own variance is set by eta; the network is asked for eps
+  // only (C channels) unless it was trained with a learned variance.
+  if (!(options.eta >= 0.0)) throw std::invalid_argument("ddim: expected eta >= 0, got " + std::to_string(options.eta));
+  const VarianceType net_variance = options.variance == VarianceType::Learned ? VarianceType::Learned : VarianceType::Large;
+  const Tensor<float> out = run_denoiser(s, model, x_t, tv, net_variance);
+  const ModelPrediction<float> p = p_mean_variance(s, net_variance, out, x_t, tv, options.clip_x0);
+  // eps consistent with the (possibly clipped) x0_hat
+  const Tensor<float> eps = options.clip_x0 ? predict_eps_from_x0(s, x_t, tv, p.x0_hat) : p.eps;
+  const double abar_t = s.abar[t], abar_prev = s.abar[t - 1];
+  const double sigma = options.eta * std::sqrt((1.0 - abar_prev) / (1.0 - abar_t)) * std::sqrt(1.0 - abar_t / abar_prev);
+  const double direction_coef = std::sqrt(std::max(0.0, 1.0 - abar_prev - sigma * sigma));
+  const double x0_coef = std::sqrt(abar_prev);
+  const float *px0 = p.x0_hat.data(), *pe = eps.data();
+  Tensor<float> z;
+  if (t > 1 && sigma > 0.0) z = rng.normal<float>(x_t.shape());
+  const float* pz = z.defined() ? z.data() : nullptr;
+  for (int64_t i = 0; i < n; ++i) {
+    double v = x0_coef * px0[i] + direction_coef * pe[i];
+    if (pz) v += sigma * pz[i];
+    pn[i] = static_cast<float>(v);
+  }
+  return {next, p.x0_hat};
+}
+
+Tensor<float> sample_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
+                          const SampleOptions& options) {
+  s.check_t(t_start, options.sampler == SamplerType::Ddim ? "ddim_from" : "denoise_from");
+  if (options.sampler == SamplerType::Ddim && !(options.eta >= 0.0))
+    throw std::invalid_argument("ddim: expected eta >= 0, got " + std::to_string(options.eta));
+  for (int64_t t = t_start; t >= 1; --t) {
+    ReverseStep step = reverse_step(s, model, x_t, t, rng, options);
+    if (options.on_step) options.on_step(s.timesteps[t], x_t, step.x0_hat);
+    x_t = std::move(step.x_prev);
   }
   return x_t;
+}
+
+Tensor<float> sample(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng, const SampleOptions& options) {
+  return sample_from(s, model, rng.normal<float>(shape), s.T, rng, options);  // x_T ~ N(0, I), eq. (1)
+}
+
+Tensor<float> denoise_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
+                           const SampleOptions& options) {
+  SampleOptions o = options;
+  o.sampler = SamplerType::Ancestral;
+  return sample_from(s, model, std::move(x_t), t_start, rng, o);
 }
 
 Tensor<float> sample_ancestral(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng,
@@ -46,41 +91,12 @@ Tensor<float> sample_ancestral(const Schedule& s, const Denoiser& model, const S
   return denoise_from(s, model, rng.normal<float>(shape), s.T, rng, options);  // x_T ~ N(0, I), eq. (1)
 }
 
-// DDIM, Song et al. 2021 eq. (12), from step t_start
 Tensor<float> ddim_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
                         double eta, const SampleOptions& options) {
-  check_start(s, t_start, "ddim_from");
-  if (!(eta >= 0.0)) throw std::invalid_argument("ddim: expected eta >= 0, got " + std::to_string(eta));
-  NoGradGuard no_grad;
-  x_t = x_t.contiguous();
-  const int64_t N = x_t.size(0);
-  // DDIM's own variance is set by eta; the network is asked for eps only (C channels) unless learned.
-  const VarianceType net_variance = options.variance == VarianceType::Learned ? VarianceType::Learned : VarianceType::Large;
-  for (int64_t t = t_start; t >= 1; --t) {
-    const std::vector<int64_t> tv(N, t);
-    const Tensor<float> out = run_denoiser(s, model, x_t, tv, net_variance);
-    const ModelPrediction<float> p = p_mean_variance(s, net_variance, out, x_t, tv, options.clip_x0);
-    if (options.on_step) options.on_step(s.timesteps[t], x_t, p.x0_hat);
-    // eps consistent with the (possibly clipped) x0_hat
-    const Tensor<float> eps = options.clip_x0 ? predict_eps_from_x0(s, x_t, tv, p.x0_hat) : p.eps;
-    const double abar_t = s.abar[t], abar_prev = s.abar[t - 1];
-    const double sigma = eta * std::sqrt((1.0 - abar_prev) / (1.0 - abar_t)) * std::sqrt(1.0 - abar_t / abar_prev);
-    const double dir_coef = std::sqrt(std::max(0.0, 1.0 - abar_prev - sigma * sigma));
-    const double x0_coef = std::sqrt(abar_prev);
-    Tensor<float> next(x_t.shape());
-    const int64_t n = next.numel();
-    const float *px0 = p.x0_hat.data(), *pe = eps.data();
-    float* pn = next.data();
-    Tensor<float> z;
-    if (t > 1 && sigma > 0.0) z = rng.normal<float>(x_t.shape());
-    for (int64_t i = 0; i < n; ++i) {
-      double v = x0_coef * px0[i] + dir_coef * pe[i];
-      if (z.defined()) v += sigma * z.data()[i];
-      pn[i] = static_cast<float>(v);
-    }
-    x_t = next;
-  }
-  return x_t;
+  SampleOptions o = options;
+  o.sampler = SamplerType::Ddim;
+  o.eta = eta;
+  return sample_from(s, model, std::move(x_t), t_start, rng, o);
 }
 
 Tensor<float> sample_ddim(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng, double eta,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "ddpm/diffusion.h"
 #include "tensor/random.h"
@@ -15,12 +16,39 @@ namespace dd::ddpm {
 // and x0_hat(x_t), the current guess of the final image (DDPM fig. 6).
 using StepCallback = std::function<void(int64_t t, const Tensor<float>& x_t, const Tensor<float>& x0_hat)>;
 
+enum class SamplerType {
+  Ancestral,  // Algorithm 2: x_{t-1} ~ p_theta(x_{t-1} | x_t) with the model variance sigma_t^2
+  Ddim        // Song et al. 2021 eq. (12); its variance is set by eta, not by `variance`
+};
+SamplerType sampler_type_from_string(const std::string& s);  // "ancestral", "ddim"
+std::string to_string(SamplerType s);
+
 struct SampleOptions {
+  SamplerType sampler = SamplerType::Ancestral;
+  double eta = 0.0;                             // DDIM only: 0 deterministic, 1 the posterior variance
   VarianceType variance = VarianceType::Large;  // Learned: the network outputs 2C channels
   bool clip_x0 = true;                          // clip x0_hat to [-1, 1] and use the eq. (7) mean
   StepCallback on_step;                         // optional (progressive decoding)
 };
 
+// One reverse step of the sampler in `options`, x_t -> x_{t-1}, at step t (1-based) of schedule `s`
+// (a respaced schedule for strided sampling): one network call on the whole batch, then the update.
+// At t = 1 it returns the noiseless decoder mean. Every sampler below is a loop over this function,
+// and apps/bench times exactly it. z is drawn from `rng` only when the step adds noise.
+struct ReverseStep {
+  Tensor<float> x_prev;  // x_{t-1}
+  Tensor<float> x0_hat;  // the network's guess of x0 at this step (clipped when options.clip_x0)
+};
+ReverseStep reverse_step(const Schedule& s, const Denoiser& model, const Tensor<float>& x_t, int64_t t, Rng& rng,
+                         const SampleOptions& options = {});
+
+// x_T ~ N(0, I), then reverse_step for t = T..1 (the sampler of `options`).
+Tensor<float> sample(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng, const SampleOptions& options = {});
+// The same loop from a given x_t at step t_start.
+Tensor<float> sample_from(const Schedule& s, const Denoiser& model, Tensor<float> x_t, int64_t t_start, Rng& rng,
+                          const SampleOptions& options = {});
+
+// The same with the sampler fixed (options.sampler is ignored).
 // Algorithm 2: x_T ~ N(0, I); for t = T..1: x_{t-1} = mu_theta(x_t, t) + sigma_t z, z = 0 at t = 1.
 Tensor<float> sample_ancestral(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng,
                                const SampleOptions& options = {});

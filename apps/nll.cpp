@@ -77,45 +77,25 @@ int run(int argc, char** argv) {
     return y;
   };
 
-  // Per image: total, L_T and L_0 in nats; per term column: the sum over images.
-  std::vector<double> total, prior, decoder;
-  std::vector<double> column_sum(T + 1, 0.0);
-  int64_t dims = 0;
-  bool clipped = true;
+  ddpm::BoundAccumulator bound;
   for (int64_t b = 0; b < n_batches; ++b) {
     const int64_t first = b * batch, count = std::min(batch, n - first);
     const Tensor<float> x0 = ds.test.slice(0, first, first + count).contiguous();
     Rng rng(seed, static_cast<uint64_t>(b) << 40);  // disjoint noise per batch
-    ddpm::BoundResult r = ddpm::variational_bound(schedule, counted, x0, rng, bo);
-    dims = r.dims;
-    clipped = r.clip_x0;
-    total.insert(total.end(), r.total_nats.begin(), r.total_nats.end());
-    prior.insert(prior.end(), r.prior_nats.begin(), r.prior_nats.end());
-    decoder.insert(decoder.end(), r.decoder_nats.begin(), r.decoder_nats.end());
-    const Tensor<double> terms = r.terms.contiguous();
-    for (int64_t i = 0; i < count; ++i)
-      for (int64_t c = 0; c <= T; ++c) column_sum[c] += terms.data()[i * (T + 1) + c];
+    bound.add(ddpm::variational_bound(schedule, counted, x0, rng, bo));
   }
   progress.finish();
-
-  const double to_bpd = 1.0 / (static_cast<double>(dims) * std::log(2.0));
-  auto mean = [](const std::vector<double>& v) {
-    double s = 0;
-    for (double x : v) s += x;
-    return s / static_cast<double>(v.size());
-  };
-  const double total_bpd = mean(total) * to_bpd, prior_bpd = mean(prior) * to_bpd, decoder_bpd = mean(decoder) * to_bpd;
-  const double diffusion_bpd = total_bpd - prior_bpd - decoder_bpd;  // sum_{t=2}^T L_{t-1}
-  double var = 0;
-  for (double x : total) var += (x * to_bpd - total_bpd) * (x * to_bpd - total_bpd);
-  const double stderr_bpd = std::sqrt(var / static_cast<double>(n - 1) / static_cast<double>(n));
+  const ddpm::BoundSummary summary = bound.summary();
+  const bool clipped = summary.clip_x0;
+  const double total_bpd = summary.bits_per_dim, stderr_bpd = summary.stderr_bits_per_dim;
+  const double prior_bpd = summary.prior_bits_per_dim, diffusion_bpd = summary.diffusion_bits_per_dim,
+               decoder_bpd = summary.decoder_bits_per_dim;
 
   // CSV and plot in the paper's indexing: L_0 (decoder), L_t for t = 1..T-1 (the KL at step t+1), L_T (prior).
   std::vector<double> ts, ys;
   std::string csv = "t,term,bits_per_dim\n";
   for (int64_t t = 0; t <= T; ++t) {
-    const int64_t column = t == 0 ? 1 : t == T ? 0 : t + 1;
-    const double v = column_sum[column] / static_cast<double>(n) * to_bpd;
+    const double v = summary.mean_term_bits_per_dim[t];
     char line[96];
     std::snprintf(line, sizeof line, "%lld,L_%s,%.10g\n", static_cast<long long>(t), t == T ? "T" : std::to_string(t).c_str(), v);
     csv += line;

@@ -1,5 +1,8 @@
 #include "ddpm/bound.h"
 
+#include <stdexcept>
+#include <string>
+
 #include <cmath>
 
 #include "autograd/var.h"
@@ -106,6 +109,55 @@ BoundEstimate variational_bound_estimate(const Schedule& s, const Denoiser& mode
     e.mean_bits_per_dim += e.bits_per_dim.back() / static_cast<double>(N);
   }
   return e;
+}
+
+void BoundAccumulator::add(const BoundResult& r) {
+  const int64_t N = static_cast<int64_t>(r.total_nats.size());
+  if (T_ < 0) {
+    T_ = r.T;
+    dims_ = r.dims;
+    clip_x0_ = r.clip_x0;
+    column_sum_.assign(T_ + 1, 0.0);
+  } else if (r.T != T_ || r.dims != dims_) {
+    throw std::invalid_argument("BoundAccumulator: expected batches with T = " + std::to_string(T_) + " and " +
+                                std::to_string(dims_) + " dims per image, got T = " + std::to_string(r.T) + " and " +
+                                std::to_string(r.dims));
+  }
+  const Tensor<double> terms = r.terms.contiguous();
+  for (int64_t n = 0; n < N; ++n) {
+    total_nats_.push_back(r.total_nats[n]);
+    prior_sum_ += r.prior_nats[n];
+    decoder_sum_ += r.decoder_nats[n];
+    for (int64_t c = 0; c <= T_; ++c) column_sum_[c] += terms.data()[n * (T_ + 1) + c];
+  }
+}
+
+BoundSummary BoundAccumulator::summary() const {
+  const int64_t n = images();
+  if (n < 2) throw std::invalid_argument("BoundAccumulator: expected at least 2 images for a standard error, got " + std::to_string(n));
+  BoundSummary b;
+  b.n = n;
+  b.T = T_;
+  b.dims = dims_;
+  b.clip_x0 = clip_x0_;
+  const double to_bpd = 1.0 / (static_cast<double>(dims_) * kLn2), count = static_cast<double>(n);
+  double total = 0;
+  for (double x : total_nats_) total += x;
+  b.bits_per_dim = total / count * to_bpd;
+  double var = 0;
+  for (double x : total_nats_) var += (x * to_bpd - b.bits_per_dim) * (x * to_bpd - b.bits_per_dim);
+  b.stderr_bits_per_dim = std::sqrt(var / (count - 1) / count);
+  b.prior_bits_per_dim = prior_sum_ / count * to_bpd;
+  b.decoder_bits_per_dim = decoder_sum_ / count * to_bpd;
+  b.diffusion_bits_per_dim = b.bits_per_dim - b.prior_bits_per_dim - b.decoder_bits_per_dim;
+  // terms column 0 = L_T, column 1 = L_0, column t >= 2 = L_{t-1}: paper index k sits in column
+  // k + 1 for 1 <= k < T.
+  b.mean_term_bits_per_dim.resize(T_ + 1);
+  for (int64_t k = 0; k <= T_; ++k) {
+    const int64_t column = k == 0 ? 1 : k == T_ ? 0 : k + 1;
+    b.mean_term_bits_per_dim[k] = column_sum_[column] / count * to_bpd;
+  }
+  return b;
 }
 
 }  // namespace dd::ddpm

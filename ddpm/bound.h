@@ -43,6 +43,35 @@ struct BoundResult {
 BoundResult variational_bound(const Schedule& s, const Denoiser& model, const Tensor<float>& x0, Rng& rng,
                               const BoundOptions& options = {});
 
+// The bound over a test set evaluated in batches: add() each batch's BoundResult, summary() reports
+// the mean in bits/dim, its standard error over images and its parts. The term layout of
+// BoundResult::terms stays inside the library; mean_term_bits_per_dim uses the paper's indexing.
+struct BoundSummary {
+  int64_t n = 0, T = 0, dims = 0;
+  bool clip_x0 = true;
+  double bits_per_dim = 0.0;         // mean over images of the whole bound, eq. (5)
+  double stderr_bits_per_dim = 0.0;  // standard error of that mean (sample std / sqrt(n))
+  double prior_bits_per_dim = 0.0;      // L_T
+  double diffusion_bits_per_dim = 0.0;  // sum_{t=2}^T L_{t-1}
+  double decoder_bits_per_dim = 0.0;    // L_0
+  // Index k = 0..T: k = 0 is L_0 (the decoder), 1 <= k < T is L_k (the KL at step k + 1), k = T is L_T.
+  std::vector<double> mean_term_bits_per_dim;
+};
+
+class BoundAccumulator {
+ public:
+  void add(const BoundResult& batch);  // throws if T or the image size differs from earlier batches
+  BoundSummary summary() const;        // needs at least two images for the standard error
+  int64_t images() const { return static_cast<int64_t>(total_nats_.size()); }
+
+ private:
+  int64_t T_ = -1, dims_ = 0;
+  bool clip_x0_ = true;
+  std::vector<double> total_nats_;
+  double prior_sum_ = 0, decoder_sum_ = 0;
+  std::vector<double> column_sum_;  // per column of BoundResult::terms, summed over images
+};
+
 // An unbiased estimate of the bound from two network calls instead of T: L_T and L_0 exactly, and
 // the sum of the L_{t-1} as (T - 1) L_{t-1} at one t ~ U{2..T} per image.
 struct BoundEstimate {

@@ -55,6 +55,7 @@
 #include "autograd/var.h"
 #include "ddpm/diffusion.h"
 #include "ddpm/losses.h"
+#include "ddpm/sample.h"
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "tensor/conv.h"
@@ -63,6 +64,8 @@
 #include "tensor/profile.h"
 #include "tensor/random.h"
 #include "tensor/winograd.h"
+#include "train/denoiser.h"
+#include "train/train_step.h"
 
 namespace {
 
@@ -235,72 +238,53 @@ double peak_rss_mib() {
   return ru.ru_maxrss / 1024.0;  // Linux: KiB
 }
 
+// The library's own steps, timed: train::TrainStep (what train_mnist runs: the default config's
+// loss, clipping, warm-up, Adam, EMA) and ddpm::reverse_step (what apps/sample runs: the default
+// sampler with x0_hat clipped).
 struct StepTimer {
-  explicit StepTimer(int64_t batch) : batch(batch), init(0), model(UNetConfig{}, init), sched(ddpm::linear_schedule(1000)) {
-    adam = std::make_unique<Adam<float>>(model, AdamConfig{});
-    train_denoiser = app::make_train_denoiser(model);
-    denoiser = app::make_denoiser(model);
+  explicit StepTimer(int64_t batch)
+      : batch(batch), init(0), model(UNetConfig{}, init), sched(ddpm::linear_schedule(1000)),
+        adam(model, AdamConfig{}), ema(model, 0.999), train_step(model, adam, ema, sched, default_step_config()),
+        denoiser(train::make_denoiser(model)) {}
+  static train::TrainStepConfig default_step_config() {
+    train::TrainStepConfig c;
+    c.warmup = 200;
+    c.grad_clip = 1.0;
+    return c;
   }
-  // One training step as train_mnist takes it; x0 ~ U[-1, 1], t and noise drawn before the timer.
-  double train_step(int64_t i) {
+  // One training step; x0 ~ U[-1, 1], t and noise drawn before the timer.
+  double train_step_s(int64_t i) {
     Rng rng(1, static_cast<uint64_t>(i) << 24);
     Tensor<float> x0 = rng.uniform<float>({batch, 1, 28, 28}, -1.0f, 1.0f);
     std::vector<int64_t> t = rng.integers(batch, 1, 1001);
     Tensor<float> noise = rng.normal<float>({batch, 1, 28, 28});
     const double t0 = now_s(false);
-    {
-      ProfileScope timed("optimizer", "zero_grad");
-      model.zero_grad();
-    }
-    profile_restart();
-    ddpm::TrainingLoss loss = [&] {
-      ProfileScope timed("total", "forward");
-      return ddpm::training_loss(sched, train_denoiser, x0, t, noise);
-    }();
-    {
-      ProfileScope timed("total", "backward");
-      loss.loss.backward();
-    }
-    {
-      ProfileScope timed("optimizer", "clip_grad_norm");
-      clip_grad_norm(model, 1.0);
-    }
-    {
-      ProfileScope timed("optimizer", "adam");
-      adam->step();
-    }
+    const train::TrainStepResult r = train_step.run(i + 1, x0, t, noise);
     const double dt = now_s(false) - t0;
-    if (!std::isfinite(loss.loss.item())) throw std::runtime_error("bench: the training loss is not finite");
+    if (!r.applied) throw std::runtime_error("bench: the training loss is not finite");
     return dt;
   }
-  // One reverse step x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z.
-  double sample_step(int64_t i) {
+  // One reverse step x_t -> x_{t-1} of the default sampler, t counting down from T.
+  double sample_step_s(int64_t i) {
     Rng rng(2, static_cast<uint64_t>(i) << 24);
     if (!x.defined()) x = rng.normal<float>({batch, 1, 28, 28});
-    Tensor<float> z = rng.normal<float>({batch, 1, 28, 28});
     const int64_t t = std::max<int64_t>(1, 1000 - i);
     const double t0 = now_s(false);
     profile_restart();
-    Tensor<float> eps = [&] {
-      ProfileScope timed("total", "forward");
-      return denoiser(x, std::vector<int64_t>(batch, t));
+    ddpm::ReverseStep step = [&] {
+      ProfileScope timed("total", "reverse step");
+      return ddpm::reverse_step(sched, denoiser, x, t, rng, ddpm::SampleOptions{});
     }();
-    ProfileScope timed("update", "x_{t-1}");
-    const float coef = static_cast<float>(sched.betas[t] / sched.sqrt_one_minus_abar[t]);
-    const float inv_sqrt_alpha = static_cast<float>(1.0 / std::sqrt(sched.alphas[t]));
-    const float sigma = t > 1 ? static_cast<float>(std::sqrt(sched.betas[t])) : 0.0f;
-    Tensor<float> next({batch, 1, 28, 28});
-    for (int64_t k = 0; k < next.numel(); ++k)
-      next.data()[k] = inv_sqrt_alpha * (x.data()[k] - coef * eps.data()[k]) + sigma * z.data()[k];
-    x = next;
+    x = t > 1 ? step.x_prev : rng.normal<float>({batch, 1, 28, 28});
     return now_s(false) - t0;
   }
   int64_t batch;
   Rng init;
   UNet<float> model;
   ddpm::Schedule sched;
-  std::unique_ptr<Adam<float>> adam;
-  ddpm::TrainDenoiser train_denoiser;
+  Adam<float> adam;
+  Ema<float> ema;
+  train::TrainStep train_step;
   ddpm::Denoiser denoiser;
   Tensor<float> x;
 };
@@ -428,7 +412,7 @@ int run_steps(const Options& opt) {
       for (int64_t i = 0; i < (opt.warmup + opt.steps) * nthreads; ++i) {
         const int threads = opt.threads[i % nthreads];
         set_num_threads(threads);
-        const double dt = mode == "train" ? timer.train_step(counter++) : timer.sample_step(counter++);
+        const double dt = mode == "train" ? timer.train_step_s(counter++) : timer.sample_step_s(counter++);
         if (i >= opt.warmup * nthreads) samples[{threads, mode}].cpp.push_back(dt);
       }
       if (torch_ok)
@@ -508,7 +492,7 @@ int run_steps(const Options& opt) {
     for (const std::string& mode : modes) {
       profile_reset();
       set_profiling(true);
-      for (int i = 0; i < opt.steps; ++i) mode == "train" ? timer.train_step(1000 + i) : timer.sample_step(1000 + i);
+      for (int i = 0; i < opt.steps; ++i) mode == "train" ? timer.train_step_s(1000 + i) : timer.sample_step_s(1000 + i);
       set_profiling(false);
       print_profile(mode, opt.threads.back(), opt.steps);
     }

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 
 #include "apps/common/main.h"
 #include "apps/common/data.h"
@@ -23,6 +22,8 @@
 #include "ddpm/sample.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
+#include "train/batches.h"
+#include "train/train_step.h"
 #include "tensor/io/atomic_file.h"
 #include "tensor/io/idx.h"
 #include "tensor/io/png.h"
@@ -32,6 +33,8 @@
 namespace fs = std::filesystem;
 using namespace dd;
 using namespace dd::app;
+using train::Stream;
+using train::stream_rng;
 using nlohmann::json;
 
 namespace {
@@ -41,51 +44,6 @@ constexpr int64_t kDefaultSteps = 6000;
 
 volatile std::sig_atomic_t g_stop_requested = 0;
 void request_stop(int) { g_stop_requested = 1; }
-
-// Streams of the counter-based generator, one per purpose, so that every draw of step s is a
-// function of (seed, purpose, s) alone: resuming at any step replays exactly the same numbers.
-enum Stream : uint64_t { kShuffle = 1, kTimesteps = 2, kNoise = 3, kDropout = 4, kEval = 5, kPreview = 6 };
-Rng stream_rng(uint64_t seed, Stream stream, uint64_t index) {
-  return Rng(seed * 0x9E3779B97F4A7C15ull + stream, index << 24);
-}
-
-// Mini-batches without replacement: epoch e visits the images in a permutation drawn from
-// (seed, e); step s (1-based) takes batch (s - 1) mod steps_per_epoch of epoch (s - 1) / steps_per_epoch.
-class BatchSampler {
- public:
-  BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed)
-      : images_(images), batch_(batch), seed_(seed), per_epoch_(images.size(0) / batch) {
-    if (per_epoch_ < 1)
-      throw std::invalid_argument("--batch: expected at most " + std::to_string(images.size(0)) + " (the training images), got " +
-                                  std::to_string(batch));
-  }
-  Tensor<float> batch_for_step(int64_t step) {
-    const int64_t epoch = (step - 1) / per_epoch_, pos = (step - 1) % per_epoch_;
-    if (epoch != epoch_) shuffle(epoch);
-    const int64_t pixels = images_.numel() / images_.size(0);
-    Shape shape = images_.shape();
-    shape[0] = batch_;
-    Tensor<float> x(shape);
-    for (int64_t i = 0; i < batch_; ++i)
-      std::copy_n(images_.data() + order_[pos * batch_ + i] * pixels, pixels, x.data() + i * pixels);
-    return x;
-  }
-
- private:
-  void shuffle(int64_t epoch) {
-    const int64_t n = images_.size(0);
-    Tensor<double> keys = stream_rng(seed_, kShuffle, epoch).uniform<double>({n});
-    order_.resize(n);
-    std::iota(order_.begin(), order_.end(), 0);
-    std::stable_sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) { return keys.data()[a] < keys.data()[b]; });
-    epoch_ = epoch;
-  }
-  Tensor<float> images_;
-  int64_t batch_;
-  uint64_t seed_;
-  int64_t per_epoch_, epoch_ = -1;
-  std::vector<int64_t> order_;
-};
 
 // metrics.jsonl: one JSON object per line; training lines and evaluation lines share it.
 struct History {
@@ -212,10 +170,14 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
   const ddpm::Schedule schedule = cfg.make_schedule();
-  const ddpm::LossOptions loss_options = cfg.loss_options();
-  ddpm::TrainDenoiser train_denoiser = make_train_denoiser(model);
+    train::TrainStepConfig step_cfg;
+  step_cfg.lr = cfg.lr;
+  step_cfg.warmup = cfg.warmup;
+  step_cfg.grad_clip = cfg.grad_clip;
+  step_cfg.loss = cfg.loss_options();
+  train::TrainStep train_step(model, adam, ema, schedule, step_cfg);
   ddpm::Denoiser denoiser = make_denoiser(model);
-  BatchSampler batches(data.train, cfg.batch, cfg.seed);
+  train::BatchSampler batches(data.train, cfg.batch, cfg.seed);
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
   std::unique_ptr<SampleQuality> quality;
@@ -237,7 +199,7 @@ int run(int argc, char** argv) {
     info.step = step;
     info.config = cfg.to_json();
     info.dataset = data.describe();
-    info.rng = stream_rng(cfg.seed, kNoise, step).state();
+    info.rng = stream_rng(cfg.seed, Stream::Noise, step).state();
     info.unet_config = cfg.unet().to_json();
     char name[64];
     std::snprintf(name, sizeof name, "ckpt-%06lld.safetensors", static_cast<long long>(step));
@@ -247,7 +209,7 @@ int run(int argc, char** argv) {
   auto preview = [&](int64_t step) {
     EmaSwapGuard use_ema(ema);
     ddpm::Schedule strided = ddpm::respace(schedule, ddpm::strided_timesteps(cfg.T, cfg.sample_steps));
-    Rng rng = stream_rng(cfg.seed, kPreview, 0);  // the same noise at every preview: progress is visible
+    Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
     ddpm::SampleOptions opts;
     opts.variance = cfg.variance_type();
     Tensor<float> images = ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
@@ -285,31 +247,17 @@ int run(int argc, char** argv) {
   }
   model.train();
   for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
-    Tensor<float> x0 = batches.batch_for_step(step);
-    Rng t_rng = stream_rng(cfg.seed, kTimesteps, step), noise_rng = stream_rng(cfg.seed, kNoise, step);
-    std::vector<int64_t> t = t_rng.integers(cfg.batch, 1, cfg.T + 1);
-    Tensor<float> noise = noise_rng.normal<float>(x0.shape());
-    model.dropout_rng() = stream_rng(cfg.seed, kDropout, step);
-
-    model.zero_grad();
-    ddpm::TrainingLoss loss = ddpm::training_loss(schedule, train_denoiser, x0, t, noise, {}, loss_options);
-    const double loss_value = loss.loss.item();
-    if (!std::isfinite(loss_value)) {
-      std::fprintf(stderr, "\ntrain_mnist: expected a finite loss, got %g at step %lld; stopping (the last checkpoint is kept)\n",
-                   loss_value, static_cast<long long>(step));
+    const Tensor<float> x0 = batches.batch_for_step(step);
+    const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T);
+    model.dropout_rng() = stream_rng(cfg.seed, Stream::Dropout, step);
+    const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise);
+    const double loss_value = result.loss, grad_norm = result.grad_norm, lr = result.lr;
+    if (!result.applied) {
+      std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",
+                   std::isfinite(loss_value) ? "gradient" : "loss", std::isfinite(loss_value) ? grad_norm : loss_value,
+                   static_cast<long long>(step));
       return 3;
     }
-    loss.loss.backward();
-    const double grad_norm = clip_grad_norm(model, cfg.grad_clip > 0 ? cfg.grad_clip : INFINITY);
-    if (!std::isfinite(grad_norm)) {
-      std::fprintf(stderr, "\ntrain_mnist: expected a finite gradient, got norm %g at step %lld; stopping (the last checkpoint is kept)\n",
-                   grad_norm, static_cast<long long>(step));
-      return 3;
-    }
-    const double lr = cfg.warmup > 0 ? cfg.lr * std::min(1.0, static_cast<double>(step) / cfg.warmup) : cfg.lr;
-    adam.set_lr(lr);
-    adam.step();
-    ema.update();
 
     loss_smooth = have_smooth ? loss_smooth + 0.02 * (loss_value - loss_smooth) / (1.0 - std::pow(0.98, static_cast<double>(step)))
                               : loss_value;
@@ -328,7 +276,7 @@ int run(int argc, char** argv) {
     }
     if (cfg.eval_every > 0 && step % cfg.eval_every == 0) {
       EmaSwapGuard use_ema(ema);
-      Rng rng = stream_rng(cfg.seed, kEval, step);
+      Rng rng = stream_rng(cfg.seed, Stream::Eval, step);
       ddpm::BoundOptions bo;
       bo.variance = cfg.variance_type();
       last_bpd = ddpm::variational_bound_estimate(schedule, denoiser, eval_images, rng, bo).mean_bits_per_dim;

@@ -76,6 +76,23 @@ class Module {
   std::shared_ptr<Storage<T>> flat_values_, flat_grads_;
 };
 
+// Sets a module's train/eval mode for a scope and puts the previous mode back on exit, also when
+// the scope is left by an exception.
+template <class T>
+class TrainModeGuard {
+ public:
+  TrainModeGuard(Module<T>& module, bool training) : module_(module), was_training_(module.training()) {
+    module_.train(training);
+  }
+  ~TrainModeGuard() { module_.train(was_training_); }
+  TrainModeGuard(const TrainModeGuard&) = delete;
+  TrainModeGuard& operator=(const TrainModeGuard&) = delete;
+
+ private:
+  Module<T>& module_;
+  bool was_training_;
+};
+
 // PyTorch's default initialisation of Conv2d and Linear (kaiming_uniform_ with a = sqrt(5), whose
 // bound gain * sqrt(3 / fan_in) = sqrt(2 / (1 + 5)) * sqrt(3 / fan_in) = 1 / sqrt(fan_in); the bias
 // is drawn from the same U(-1/sqrt(fan_in), 1/sqrt(fan_in))). fan_in = in_channels * kh * kw.

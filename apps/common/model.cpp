@@ -2,34 +2,10 @@
 
 #include <stdexcept>
 
-#include "autograd/var.h"
 #include "nn/checkpoint.h"
 #include "tensor/io/safetensors.h"
 
 namespace dd::app {
-
-namespace {
-std::vector<int64_t> zero_based(const std::vector<int64_t>& t) {
-  std::vector<int64_t> out(t.size());
-  for (size_t i = 0; i < t.size(); ++i) out[i] = t[i] - 1;
-  return out;
-}
-}  // namespace
-
-ddpm::Denoiser make_denoiser(UNet<float>& model) {
-  return [&model](const Tensor<float>& x_t, const std::vector<int64_t>& t) {
-    NoGradGuard no_grad;
-    const bool was_training = model.training();
-    model.eval();
-    Tensor<float> out = model.forward(Var<float>(x_t), zero_based(t)).value();
-    model.train(was_training);
-    return out;
-  };
-}
-
-ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model) {
-  return [&model](const Var<float>& x_t, const std::vector<int64_t>& t) { return model.forward(x_t, zero_based(t)); };
-}
 
 TrainConfig read_run_config(const std::string& checkpoint) {
   SafetensorsFile f = load_safetensors(checkpoint);

@@ -1,5 +1,4 @@
-// Glue between the network (nn/) and the diffusion code (ddpm/), which never see each other:
-// the UNet embeds 0-based steps, ddpm/ speaks the paper's 1-based t, so the adapters pass t - 1.
+// A trained run read back from a checkpoint file (the denoiser adapters are train/denoiser.h).
 #pragma once
 
 #include <memory>
@@ -9,13 +8,12 @@
 #include "ddpm/diffusion.h"
 #include "ddpm/losses.h"
 #include "nn/unet.h"
+#include "train/denoiser.h"
 
 namespace dd::app {
 
-// eps_theta(x_t, t) for sampling and evaluation: eval mode, no tape, 1-based t.
-ddpm::Denoiser make_denoiser(UNet<float>& model);
-// eps_theta(x_t, t) on the tape for training, 1-based t.
-ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model);
+using train::make_denoiser;
+using train::make_train_denoiser;
 
 // A trained run read back from a checkpoint: its config, the model (EMA weights by default,
 // the raw weights with use_ema = false) and its schedule.

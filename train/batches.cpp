@@ -1,0 +1,49 @@
+#include "train/batches.h"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace dd::train {
+
+Rng stream_rng(uint64_t seed, Stream stream, uint64_t index) {
+  return Rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(stream), index << 24);
+}
+
+BatchSampler::BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed)
+    : images_(images), batch_(batch), seed_(seed), per_epoch_(batch > 0 ? images.size(0) / batch : 0) {
+  if (batch < 1 || per_epoch_ < 1)
+    throw std::invalid_argument("--batch: expected 1 to " + std::to_string(images.size(0)) + " (the training images), got " +
+                                std::to_string(batch));
+}
+
+Tensor<float> BatchSampler::batch_for_step(int64_t step) {
+  const int64_t epoch = (step - 1) / per_epoch_, pos = (step - 1) % per_epoch_;
+  if (epoch != epoch_) shuffle(epoch);
+  const int64_t pixels = images_.numel() / images_.size(0);
+  Shape shape = images_.shape();
+  shape[0] = batch_;
+  Tensor<float> x(shape);
+  for (int64_t i = 0; i < batch_; ++i)
+    std::copy_n(images_.data() + order_[pos * batch_ + i] * pixels, pixels, x.data() + i * pixels);
+  return x;
+}
+
+void BatchSampler::shuffle(int64_t epoch) {
+  const int64_t n = images_.size(0);
+  Tensor<double> keys = stream_rng(seed_, Stream::Shuffle, epoch).uniform<double>({n});
+  order_.resize(n);
+  std::iota(order_.begin(), order_.end(), 0);
+  std::stable_sort(order_.begin(), order_.end(), [&](int64_t a, int64_t b) { return keys.data()[a] < keys.data()[b]; });
+  epoch_ = epoch;
+}
+
+StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T) {
+  StepDraws d;
+  d.t = stream_rng(seed, Stream::Timesteps, step).integers(batch_shape.at(0), 1, T + 1);
+  d.noise = stream_rng(seed, Stream::Noise, step).normal<float>(batch_shape);
+  return d;
+}
+
+}  // namespace dd::train

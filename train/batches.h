@@ -1,0 +1,42 @@
+// The random draws of a training run, each a function of (seed, purpose, step) alone, so that a
+// run resumed at any step replays exactly the numbers of an uninterrupted one.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace dd::train {
+
+// One stream of the counter-based generator per purpose.
+enum class Stream : uint64_t { Shuffle = 1, Timesteps = 2, Noise = 3, Dropout = 4, Eval = 5, Preview = 6 };
+Rng stream_rng(uint64_t seed, Stream stream, uint64_t index);
+
+// Mini-batches without replacement: epoch e visits the images in a permutation drawn from
+// (seed, e); step s (1-based) takes batch (s - 1) mod steps_per_epoch of epoch (s - 1) / steps_per_epoch.
+class BatchSampler {
+ public:
+  // images [N, C, H, W]; throws when batch is not in 1..N.
+  BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed);
+  Tensor<float> batch_for_step(int64_t step);
+  int64_t steps_per_epoch() const { return per_epoch_; }
+
+ private:
+  void shuffle(int64_t epoch);
+  Tensor<float> images_;
+  int64_t batch_;
+  uint64_t seed_;
+  int64_t per_epoch_, epoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+// Algorithm 1's draws for step s: t ~ U{1..T} per image and eps ~ N(0, I) of the batch's shape.
+struct StepDraws {
+  std::vector<int64_t> t;
+  Tensor<float> noise;
+};
+StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T);
+
+}  // namespace dd::train

@@ -1,10 +1,7 @@
 // classifier: trains the MNIST CNN of nn/classifier.h (conv-pool-conv-pool-fc-fc) with this
 // framework, reports its accuracy on the 10,000 test digits and saves it as safetensors. apps/eval
 // uses it for classifier-FID and the other sample-quality metrics (docs/metrics.md).
-//
-// Besides the digits, every batch holds --noise-frac as many non-digit images (i.i.d. uniform pixel
-// noise and blocky 7x7 noise), trained towards the uniform prediction ("outlier exposure", Hendrycks
-// et al. 2019), so that the classifier is not confidently wrong on noise.
+// Each batch also holds --noise-frac as many non-digit images (train/classifier_training.h).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,11 +14,11 @@
 #include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/progress.h"
-#include "autograd/ops.h"
 #include "nn/classifier.h"
 #include "nn/optim.h"
 #include "tensor/io/safetensors.h"
 #include "tensor/parallel.h"
+#include "train/classifier_training.h"
 
 namespace fs = std::filesystem;
 using namespace dd;
@@ -39,22 +36,6 @@ struct Config {
 };
 
 // Non-digit images in [-1, 1]: even rows i.i.d. uniform pixels, odd rows 7x7 uniform blocks of 4x4 pixels.
-Tensor<float> noise_images(int64_t n, Rng& rng) {
-  Tensor<float> x({n, 1, 28, 28});
-  for (int64_t i = 0; i < n; ++i) {
-    float* img = x.data() + i * 784;
-    if (i % 2 == 0) {
-      const Tensor<float> u = rng.uniform<float>({784}, -1.f, 1.f);
-      std::copy_n(u.data(), 784, img);
-    } else {
-      const Tensor<float> u = rng.uniform<float>({49}, -1.f, 1.f);
-      for (int r = 0; r < 28; ++r)
-        for (int c = 0; c < 28; ++c) img[r * 28 + c] = u.data()[(r / 4) * 7 + c / 4];
-    }
-  }
-  return x;
-}
-
 double test_accuracy(const MnistClassifier<float>& model, const Tensor<float>& images, const std::vector<int64_t>& labels) {
   const ClassifierOutputs o = classify(model, images);
   return accuracy(o.probs, labels);
@@ -112,29 +93,16 @@ int run(int argc, char** argv) {
     for (int64_t i = n_train - 1; i > 0; --i) std::swap(order[i], order[static_cast<int64_t>(shuffle_rng.uniform1() * (i + 1))]);
     Rng noise_rng(c.seed * 0x9E3779B97F4A7C15ull + 2, static_cast<uint64_t>(epoch) << 24);
     for (int64_t b = 0; b < per_epoch; ++b, ++step) {
-      adam.set_lr(c.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total))));
-      Tensor<float> x({c.batch + n_noise, 1, 28, 28});
+      Tensor<float> x({c.batch, 1, 28, 28});
       std::vector<int64_t> y(static_cast<size_t>(c.batch));
       for (int64_t i = 0; i < c.batch; ++i) {
         const int64_t j = order[b * c.batch + i];
         std::copy_n(data.train.data() + j * pixels, pixels, x.data() + i * pixels);
         y[i] = train_labels[j];
       }
-      if (n_noise > 0) {
-        const Tensor<float> z = noise_images(n_noise, noise_rng);
-        std::copy_n(z.data(), n_noise * pixels, x.data() + c.batch * pixels);
-      }
-      Var<float> logits = model.forward(Var<float>(x));
-      Var<float> ce = cross_entropy(slice(logits, 0, 0, c.batch), y);
-      Var<float> loss = ce;
-      // Cross-entropy to the uniform distribution: -(1/K) sum_k log p_k, averaged over the noise images.
-      if (n_noise > 0 && c.noise_weight > 0)
-        loss = ce + mul_scalar(mean(log_softmax(slice(logits, 0, c.batch, c.batch + n_noise), 1)), static_cast<float>(-c.noise_weight));
-      model.zero_grad();
-      loss.backward();
-      adam.step();
-      const double v = ce.item();
-      if (!std::isfinite(v)) throw std::runtime_error("loss is " + std::to_string(v) + " at step " + std::to_string(step + 1) + ": lower --lr");
+      const Tensor<float> outliers = n_noise > 0 ? train::outlier_images(n_noise, noise_rng) : Tensor<float>();
+      const double v = train::classifier_train_step(model, adam, x, y, outliers, c.noise_weight,
+                                                    train::cosine_lr(c.lr, step, total), step + 1);
       ce_smooth = ce_smooth < 0 ? v : 0.98 * ce_smooth + 0.02 * v;
       char extra[64];
       std::snprintf(extra, sizeof extra, "epoch %d, cross-entropy %.4f", epoch + 1, ce_smooth);

@@ -1,16 +1,18 @@
 #!/usr/bin/python3
-"""Golden files for tests/nn, from the PyTorch reference (run by hand; needs Debian's python3-torch).
+"""Golden files for tests/nn, from the project's PyTorch model of its UNet, tools/torch_unet.py (run by
+hand with Debian's python3-torch; `make test` only reads the committed files).
 
     /usr/bin/python3 tests/golden/make_golden.py            # writes the files below, next to this script
     /usr/bin/python3 tests/golden/make_golden.py --check-cpp FILE
 
 Writes:
-  unet_golden.safetensors   torch_reference.UNet in a narrower configuration of the same architecture
+  unet_golden.safetensors   tools/torch_unet.py's UNet in a narrower configuration of the same architecture
                             (ch=16, ch_mult (1,2,2), one ResBlock per level, attention at 7x7, 28x28: the
                             default's 1.1 M parameters would make a 9 MB file; ch=16 keeps 2+ channels per GroupNorm group,
                             so no bias gradient vanishes but the attention key bias), seeded weights under the
                             model's own names, and
-                              x0, noise [2,1,28,28], t (int64, 0-based), x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) noise,
+                              x0, noise [2,1,28,28], t (int64, the network's 0-based input: the paper's t - 1),
+                              x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) noise (eq. 4 at the paper's t),
                               output = UNet(x_t, t), loss = F.mse_loss(output, noise) (L_simple, a mean),
                               grad.<name> = dloss/d<name> for every parameter.
                             __metadata__.unet_config holds the configuration as JSON.
@@ -23,7 +25,7 @@ Writes:
 
 --check-cpp FILE: FILE is a safetensors file written by the C++ code (a checkpoint or a weights file).
 Its model tensors (every name without an `ema.`, `adam.m.`, `adam.v.` or `check.` prefix) are loaded into
-torch_reference.UNet (strict load_state_dict, configuration from __metadata__.unet_config, else the
+tools/torch_unet.py's UNet (strict load_state_dict, configuration from __metadata__.unet_config, else the
 default). EMA and Adam-moment tensors, when present, must name exactly the model's parameters. When the
 file holds check.x, check.t and check.output (the C++ forward on check.x, check.t), the PyTorch output is
 compared with per-tensor max|a-b|/max|b| <= 1e-4. Exit status 0 when everything matches.
@@ -42,8 +44,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "shared", "bench"))
-from torch_reference import UNet, Schedule  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from torch_unet import UNet, Schedule, q_sample, unet_from_config  # noqa: E402
 
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 FROM_DTYPE = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
@@ -93,8 +95,7 @@ GOLDEN_CONFIG = dict(in_ch=1, ch=16, ch_mult=[1, 2, 2], num_res_blocks=1, attn_r
 
 
 def make_unet(cfg):
-    return UNet(in_ch=cfg["in_ch"], ch=cfg["ch"], ch_mult=tuple(cfg["ch_mult"]), num_res_blocks=cfg["num_res_blocks"],
-                attn_resolutions=tuple(cfg["attn_resolutions"]), resolution=cfg["resolution"])
+    return unet_from_config(cfg)
 
 
 def make_unet_golden(path):
@@ -109,8 +110,8 @@ def make_unet_golden(path):
     sched = Schedule()
     x0 = torch.rand(2, 1, 28, 28) * 2 - 1
     noise = torch.randn(2, 1, 28, 28)
-    t = torch.tensor([17, 903], dtype=torch.int64)
-    x_t = sched.sqrt_abar[t].view(-1, 1, 1, 1) * x0 + sched.sqrt_one_minus_abar[t].view(-1, 1, 1, 1) * noise
+    t = torch.tensor([17, 903], dtype=torch.int64)  # 0-based network input; the paper's t is t + 1
+    x_t = q_sample(sched, x0, t + 1, noise)
     out = model(x_t, t)
     loss = F.mse_loss(out, noise)
     loss.backward()
@@ -164,7 +165,7 @@ def check_cpp(path):
     state = {k: v for k, v in tensors.items() if not k.startswith(prefixes)}
     model.load_state_dict(state, strict=True)  # raises naming missing/unexpected keys and bad shapes
     names = list(model.state_dict().keys())
-    print(f"{path}: {len(state)} model tensors load into torch_reference.UNet(config={cfg or 'default'})")
+    print(f"{path}: {len(state)} model tensors load into torch_unet.UNet(config={cfg or 'default'})")
     ok = True
     for prefix in ("ema.", "adam.m.", "adam.v."):
         group = sorted(k[len(prefix):] for k in tensors if k.startswith(prefix))

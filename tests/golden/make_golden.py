@@ -4,6 +4,7 @@ hand with Debian's python3-torch; `make test` only reads the committed files).
 
     /usr/bin/python3 tests/golden/make_golden.py            # writes the files below, next to this script
     /usr/bin/python3 tests/golden/make_golden.py --check-cpp FILE
+    /usr/bin/python3 tests/golden/make_golden.py --compare     # regenerate in a scratch folder, compare
 
 Writes:
   unet_golden.safetensors   tools/torch_unet.py's UNet in a narrower configuration of the same architecture
@@ -30,6 +31,13 @@ default). EMA and Adam-moment tensors, when present, must name exactly the model
 file holds check.x, check.t and check.output (the C++ forward on check.x, check.t), the PyTorch output is
 compared with per-tensor max|a-b|/max|b| <= 1e-4. Exit status 0 when everything matches.
 
+--compare: writes both files into a fresh folder under $TMPDIR and compares them with the committed
+ones: the same tensor names, dtypes, shapes and metadata keys; inputs, weights and the optimizer files
+identical; the UNet's output, loss and gradients within per-tensor max|a-b|/max|b| <= 1e-5 (PyTorch's
+kernels round differently on other CPUs, by ~2e-6 between an AVX2 and an AVX-512 host), the attention
+key biases' gradients (zero but for rounding) below 1e-5 of their key weights'. Exit status 0 when they
+agree.
+
 The safetensors format is written and read by hand (struct + json): torch 1.13 has no safetensors module.
 """
 
@@ -37,8 +45,10 @@ import argparse
 import json
 import math
 import os
+import shutil
 import struct
 import sys
+import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -192,16 +202,64 @@ def check_cpp(path):
     return 0 if ok else 1
 
 
+def compare_with_committed(out_dir):
+    ok = True
+    for name in ("unet_golden.safetensors", "optim_golden.safetensors"):
+        new, new_meta = read_safetensors(os.path.join(out_dir, name))
+        old, old_meta = read_safetensors(os.path.join(HERE, name))
+        if sorted(new) != sorted(old) or sorted(new_meta) != sorted(old_meta):
+            print(f"{name}: MISMATCH: tensor names or metadata keys differ "
+                  f"({sorted(set(new) ^ set(old)) or sorted(set(new_meta) ^ set(old_meta))})")
+            ok = False
+            continue
+        worst, worst_name, exact = 0.0, "", 0
+        for key in sorted(old):
+            a, b = new[key], old[key]
+            if a.dtype != b.dtype or a.shape != b.shape:
+                print(f"{name}: MISMATCH: {key} is {a.dtype} {tuple(a.shape)}, committed {b.dtype} {tuple(b.shape)}")
+                ok = False
+                continue
+            if torch.equal(a, b):
+                exact += 1
+                continue
+            computed = name == "unet_golden.safetensors" and (key in ("output", "loss") or key.startswith("grad."))
+            err = rel_err(a.double(), b.double())
+            if computed and key.endswith(".k.bias"):
+                # Zero in exact arithmetic (the softmax over keys cancels <q_i, b>): both files hold
+                # rounding noise, so both must be negligible next to the key weights' gradient
+                # (tests/nn/test_unet_golden.cpp's rule).
+                scale = old[key[:-len("bias")] + "weight"].abs().max().item()
+                err = max(a.abs().max().item(), b.abs().max().item()) / scale
+            if not computed or err > 1e-5:
+                print(f"{name}: MISMATCH: {key} differs (max|a-b|/max|b| = {err:.3e})")
+                ok = False
+            elif err > worst:
+                worst, worst_name = err, key
+        print(f"{name}: {exact} of {len(old)} tensors identical"
+              + (f", the others within {worst:.2e} (largest: {worst_name})" if exact < len(old) else ""))
+    print("OK" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check-cpp", metavar="FILE", help="check a safetensors file written by the C++ code")
+    p.add_argument("--compare", action="store_true",
+                   help="regenerate into a scratch folder and compare with the committed files")
     p.add_argument("--out-dir", default=HERE)
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.check_cpp:
         sys.exit(check_cpp(args.check_cpp))
-    make_unet_golden(os.path.join(args.out_dir, "unet_golden.safetensors"))
-    make_optim_golden(os.path.join(args.out_dir, "optim_golden.safetensors"))
+    out_dir = tempfile.mkdtemp(prefix="ddpm-golden-") if args.compare else args.out_dir
+    try:
+        make_unet_golden(os.path.join(out_dir, "unet_golden.safetensors"))
+        make_optim_golden(os.path.join(out_dir, "optim_golden.safetensors"))
+        if args.compare:
+            sys.exit(compare_with_committed(out_dir))
+    finally:
+        if args.compare:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

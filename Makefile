@@ -93,7 +93,7 @@ TEST_MAIN  := $(BUILD)/tests/doctest_main.o
 # Keep object files make would otherwise treat as intermediate (faster test rebuilds).
 .SECONDARY:
 
-.PHONY: all lib apps tests test test-asan check-layers check-self-contained bench deps help clean
+.PHONY: all lib apps tests test test-asan check-layers bench deps help clean
 .DEFAULT_GOAL := all
 
 all: lib apps  ## build the library and every program in apps/
@@ -134,6 +134,7 @@ test-asan:  ## the same suites built with -fsanitize=address,undefined (in build
 check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
 
+.PHONY: check-self-contained
 check-self-contained:  ## fail when a tracked file names a path outside the repository (docs/conventions.md)
 	@bash scripts/check_self_contained.sh
 

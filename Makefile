@@ -1,7 +1,7 @@
 # ddpm-cpp: a tensor library with reverse-mode autodiff and a DDPM on MNIST, in C++17.
 #
 #   make            library + every program in apps/ (./apps/NAME, run from the repository root)
-#   make test       build and run the doctest suites (one per folder) and the layer check
+#   make test       build and run the doctest suites (one per folder), the layer and self-containment checks
 #   make help       every target
 #
 # Library sources are every .cpp under tensor/ (with tensor/io/), autograd/, nn/ and ddpm/;
@@ -130,7 +130,7 @@ $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(subst .cpp,.o,$$(wildcard tests
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: check-layers $(TEST_BINS) $(APPS)  ## run every test suite (and the layer check); fails on any failure
+test: check-layers check-self-contained $(TEST_BINS) $(APPS)  ## run every test suite (and the layer and self-containment checks); fails on any failure
 	@echo "== ./$(filter %/derivations,$(APPS)) (docs/derivations.md, every equation checked)"
 	@./$(filter %/derivations,$(APPS)) > $(BUILD)/derivations.log 2>&1 && tail -1 $(BUILD)/derivations.log \
 	  || { cat $(BUILD)/derivations.log; exit 1; }
@@ -142,6 +142,10 @@ test-asan:  ## the same suites built with -fsanitize=address,undefined (in build
 check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
 
+.PHONY: check-self-contained
+check-self-contained:  ## fail when a tracked file names a path outside the repository (docs/conventions.md)
+	@bash scripts/check_self_contained.sh
+
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
 	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4
 
@@ -149,7 +153,7 @@ deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; su
 	@bash scripts/deps.sh
 
 help:  ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-21s %s\n", $$1, $$2}'
 	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined"
 
 clean:  ## remove build/ and the programs in apps/

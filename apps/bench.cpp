@@ -5,7 +5,7 @@
 //
 // times the C++ training step (L_simple forward, backward, gradient clipping, Adam; the batch is made
 // outside the timer) and sampling step (one reverse step of Algorithm 2 under no-grad) of the default
-// UNet, and, when /usr/bin/python3 has torch, runs ../shared/bench/torch_reference.py with the same
+// UNet, and, when /usr/bin/python3 has torch, runs tools/torch_race.py (the same UNet in PyTorch) with the same
 // batch and threads in the same run, interleaved round by round (each round times every mode and
 // thread count, C++ then PyTorch, the C++ steps alternating between the thread counts step by step,
 // so ratios and scaling compare the same moments of a machine whose speed drifts), then prints
@@ -83,7 +83,7 @@ struct Options {
   int steps = 10, rounds = 2;    // train/sample: timed steps per round, interleaved rounds
   bool no_torch = false;
   bool profile = false;          // train/sample: time per op kind (extra profiled steps after the timed ones)
-  std::string torch_script = "../shared/bench/torch_reference.py";
+  std::string torch_script = "tools/torch_race.py";
 };
 
 double now_s(bool cpu) {
@@ -114,7 +114,7 @@ struct ConvShape {
   int64_t C, O, H, k, stride, count;
 };
 
-// The default UNet's convolutions (torch_reference.py); 377.42 MFLOP per sample in total.
+// The default UNet's convolutions (nn/unet.h); 377.42 MFLOP per sample in total.
 const std::vector<ConvShape>& unet_convs() {
   static const std::vector<ConvShape> v = {
       {"conv_in 1->32 @28", 1, 32, 28, 3, 1, 1},
@@ -230,7 +230,7 @@ int run_conv(const Options& opt) {
 
 // ---- whole steps, side by side with PyTorch ------------------------------------------------------
 
-constexpr double kForwardFlopsPerSample = 380.08e6;  // torch_reference.py's count (convs, linears, attention)
+constexpr double kForwardFlopsPerSample = 380.08e6;  // 2 x multiply-adds of the convs, linears and attention matmuls
 
 double peak_rss_mib() {
   rusage ru;
@@ -289,7 +289,7 @@ struct StepTimer {
   Tensor<float> x;
 };
 
-// Runs torch_reference.py once (one round) and returns its JSON line, or null when torch is absent.
+// Runs tools/torch_race.py once (one round) and returns its JSON line, or null when torch is absent.
 nlohmann::json run_torch(const Options& opt, const std::string& mode, int threads) {
   const std::string cmd = "/usr/bin/python3 '" + opt.torch_script + "' --mode " + mode + " --batch " +
                           std::to_string(opt.batch) + " --threads " + std::to_string(threads) + " --steps " +
@@ -335,9 +335,9 @@ void print_profile(const std::string& mode, int threads, int steps) {
 //   compute: micro::gemm 48x64x64 on matrices that stay in L1/L2 (the convolutions' inner kernel);
 //   stream:  y = 1.0001 x + y over two 128 KiB vectors per thread (in L2; the Winograd transforms,
 //            GroupNorm and the copies are passes of this kind over cache-resident data).
-// On this shared VM the compute probe scaled 1.8-2.0x on 2 cores throughout a session, while the
+// On this shared VM the compute probe scaled 1.8-2.0x on 2 cores throughout a day of measurements, while the
 // stream probe went from ~2x down to 1.5-1.7x in the phases when other tenants loaded the memory
-// system (README, Performance).
+// system (docs/performance.md).
 struct MachineProbe {
   double compute_scaling = NAN, stream_scaling = NAN;
 };
@@ -457,7 +457,7 @@ int run_steps(const Options& opt) {
     }
     by_threads.push_back(jt);
   }
-  // Top level: the last (largest) thread count, as the JSON contract asks; all counts below.
+  // Top level: the last (largest) thread count (the JSON contract tests/apps/test_bench.cpp checks); all counts below.
   for (auto& [k, v] : by_threads.back().items()) js[k] = v;
   if (opt.threads.size() > 1) {
     js["by_threads"] = by_threads;
@@ -514,7 +514,7 @@ int run(int argc, char** argv) {
   app.add_flag("--no-torch", opt.no_torch, "train/sample: do not run PyTorch");
   app.add_flag("--profile", opt.profile, "train/sample: afterwards, time per op kind for forward, backward and the optimizer "
                "(--steps more steps at the last thread count)");
-  app.add_option("--torch-script", opt.torch_script, "path of torch_reference.py");
+  app.add_option("--torch-script", opt.torch_script, "path of the PyTorch race script (tools/torch_race.py)");
   app.add_option("--batch", opt.batch, "batch size")->check(CLI::Range(1, 1 << 30));
   app.add_option("--threads", opt.threads, "thread counts to run, e.g. --threads 1,2 (the JSON's top level is the last)")
       ->delimiter(',')

@@ -1,5 +1,5 @@
 // Every differentiable op: the table of contents. Each is defined in autograd/ops_*.cpp as one
-// forward/backward pair with its derivative written above it as math (compare with MATH.md).
+// forward/backward pair with its derivative written above it as math (compare with docs/equations.md).
 // Binary elementwise ops broadcast as NumPy does; their gradients are summed back to each input's
 // shape. All ops exist for float (training) and double (gradient checks).
 #pragma once

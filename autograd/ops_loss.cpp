@@ -5,7 +5,7 @@
 namespace dd {
 
 // L = (1/n) sum_i (a_i - b_i)^2, n = numel     dL/da_i = 2 g (a_i - b_i) / n,  dL/db_i = -dL/da_i
-// (DDPM eq. (14) with the mean over pixels, as F.mse_loss; MATH.md "Training and sampling".)
+// (DDPM eq. (14) with the mean over pixels, as F.mse_loss; docs/equations.md "Training and sampling".)
 template <class T>
 Var<T> mse_loss(const Var<T>& a, const Var<T>& b) {
   if (a.shape() != b.shape()) shape_error("mse_loss", "equal shapes", shape_str(a.shape()) + " and " + shape_str(b.shape()));

@@ -136,8 +136,8 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng) {
 }
 
 // e[n, i] = sin(t_n f_i), e[n, half + i] = cos(t_n f_i), f_i = exp(-ln(10000) i / (half - 1)),
-// half = dim / 2 (Ho et al.'s get_timestep_embedding, as in bench/torch_reference.py). Computed in T
-// step by step as the reference does in float32, so the float path rounds as PyTorch's does.
+// half = dim / 2 (Ho et al.'s get_timestep_embedding, as in tools/torch_unet.py). Computed in T
+// step by step as PyTorch does in float32, so the float path rounds as PyTorch's does.
 template <class T>
 Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim) {
   if (dim < 4 || dim % 2 != 0)

@@ -1,4 +1,4 @@
-// The forward process, its posterior and the model's reverse step (MATH.md "Forward process",
+// The forward process, its posterior and the model's reverse step (docs/equations.md "Forward process",
 // "Forward-process posterior", "Reverse process"), on batches: x [N, C, ...] with one 1-based
 // timestep per sample (t.size() == N). Schedule constants are float64; tensors are float (training,
 // sampling) or double (checks). Each function is one equation.
@@ -38,7 +38,7 @@ struct Posterior {
 template <class T>
 Posterior<T> q_posterior(const Schedule& s, const Tensor<T>& x0, const Tensor<T>& x_t, const std::vector<int64_t>& t);
 
-// x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)  (eq. 4 solved for x0; MATH.md).
+// x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)  (eq. 4 solved for x0; docs/equations.md).
 template <class T>
 Tensor<T> predict_x0_from_eps(const Schedule& s, const Tensor<T>& x_t, const std::vector<int64_t>& t, const Tensor<T>& eps);
 // eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t): the inverse (DDIM re-derives eps from a clipped x0_hat).

@@ -34,13 +34,13 @@ Bin bin_of(double x, double mean, double log_scale) {
 }
 }  // namespace
 
-// Gaussian KL per dimension (MATH.md "The variational bound")
+// Gaussian KL per dimension (docs/equations.md "The variational bound")
 double normal_kl(double mean1, double logvar1, double mean2, double logvar2) {
   const double d = mean1 - mean2;
   return 0.5 * (logvar2 - logvar1 + std::exp(logvar1 - logvar2) + d * d * std::exp(-logvar2) - 1.0);
 }
 
-// log Phi(z) in log space (MATH.md "Discretized decoder", numerics)
+// log Phi(z) in log space (docs/equations.md "Discretized decoder", numerics)
 double log_ndtr(double z) {
   if (std::isinf(z)) return z > 0 ? 0.0 : -std::numeric_limits<double>::infinity();
   if (z > 6.0) return std::log1p(-0.5 * std::erfc(z / std::sqrt(2.0)));  // Phi(-z) < 1e-9: log1p keeps it

@@ -1,4 +1,4 @@
-// Gaussian building blocks of the bound (MATH.md "The variational bound", "Discretized decoder"):
+// Gaussian building blocks of the bound (docs/equations.md "The variational bound", "Discretized decoder"):
 // the KL between two Gaussians, log Phi in log space, the discretized decoder of eq. (13), and the
 // continuous Gaussian log-density. Scalar functions compute in float64; the decoder also exists as a
 // differentiable op (its gradient w.r.t. the mean and the log standard deviation) for the hybrid loss.

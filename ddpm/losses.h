@@ -1,4 +1,4 @@
-// Training losses (MATH.md "Training and sampling") and timestep samplers.
+// Training losses (docs/equations.md "Training and sampling") and timestep samplers.
 //   Simple: L_simple, eq. (14), the mean over pixels of (eps - eps_theta)^2.
 //   Vlb:    T * vb_t, vb_t = the bound term L_{t-1} (Gaussian KL, t >= 2) or L_0 (discretized decoder,
 //           eq. 13, t = 1) in bits per dimension; its mean over uniform t is the bound minus L_T in bits/dim.

@@ -1,4 +1,4 @@
-// Sampling (MATH.md "Training and sampling"): Algorithm 2 (ancestral), strided sampling on a
+// Sampling (docs/equations.md "Training and sampling"): Algorithm 2 (ancestral), strided sampling on a
 // respaced schedule (pass respace(base, strided_timesteps(T, K)) as the schedule), DDIM with eta
 // (Song, Meng & Ermon 2021), progressive decoding through a callback, and interpolation (DDPM fig. 8).
 // Every random draw comes from the given dd::Rng, so the same seed gives the same samples.

@@ -100,7 +100,7 @@ Schedule schedule_from_betas(const std::vector<double>& b, std::vector<int64_t> 
     s.posterior_mean_coef1[t] = std::sqrt(s.abar[t - 1]) * s.betas[t] / (1.0 - s.abar[t]);
     s.posterior_mean_coef2[t] = std::sqrt(s.alphas[t]) * (1.0 - s.abar[t - 1]) / (1.0 - s.abar[t]);
   }
-  // sigma_1^2 = betatilde_2 for the clipped log posterior variance and both fixed choices (MATH.md).
+  // sigma_1^2 = betatilde_2 for the clipped log posterior variance and both fixed choices (docs/equations.md, "Reverse process").
   const double betatilde_2 = s.posterior_variance[2];
   for (int64_t t = 1; t <= T; ++t) {
     s.posterior_log_variance_clipped[t] = std::log(t == 1 ? betatilde_2 : s.posterior_variance[t]);

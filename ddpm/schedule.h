@@ -1,4 +1,4 @@
-// Noise schedules (MATH.md "Schedule"): every per-timestep constant of the forward and reverse
+// Noise schedules (docs/equations.md "Schedule"): every per-timestep constant of the forward and reverse
 // processes, in float64, as arrays of length T+1 indexed by the paper's 1-based t (index 0 = "no
 // noise": beta_0 = 0, abar_0 = 1), so code reads like the equations.
 #pragma once
@@ -9,7 +9,7 @@
 
 namespace dd::ddpm {
 
-// The reverse-process variance sigma_t^2 (MATH.md "Reverse process"): fixed `Large` (beta_t) or
+// The reverse-process variance sigma_t^2 (docs/equations.md "Reverse process"): fixed `Large` (beta_t) or
 // `Small` (betatilde_t), both with sigma_1^2 = betatilde_2; or `Learned` (Nichol & Dhariwal 2021:
 // the network outputs 2C channels, the second C give v in [-1, 1] and
 // log sigma_t^2 = frac log beta_t + (1 - frac) log betatilde_t, frac = (v + 1) / 2).
@@ -38,7 +38,7 @@ struct Schedule {
   std::vector<double> posterior_mean_coef1;            // sqrt(abar_{t-1}) beta_t / (1 - abar_t)    (x0)
   std::vector<double> posterior_mean_coef2;            // sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) (x_t)
 
-  // Fixed model variances sigma_t^2 (t = 1 uses betatilde_2 for both, MATH.md) and their logs.
+  // Fixed model variances sigma_t^2 (t = 1 uses betatilde_2 for both, docs/equations.md) and their logs.
   std::vector<double> model_variance_large, model_log_variance_large;
   std::vector<double> model_variance_small, model_log_variance_small;
 

@@ -1,11 +1,11 @@
 // Checkpoints: a model, its EMA weights, the Adam moments and the run's metadata in one safetensors
-// file (tensor/io/safetensors.h), with the names of ../shared/DESIGN.md:
-//   <name>          the model's parameters (conv_in.weight, ...; the PyTorch reference's names)
+// file (tensor/io/safetensors.h), with the names of docs/conventions.md ("Checkpoints"):
+//   <name>          the model's parameters (conv_in.weight, ...; tools/torch_unet.py's names)
 //   ema.<name>      the EMA weights                      adam.m.<name>, adam.v.<name>  Adam's moments
 //   __metadata__    format = ddpm-cpp-checkpoint, version, step, config (the run's flags, JSON),
 //                   dataset, rng, and when set: unet_config (UNetConfig::to_json), adam.step,
 //                   ema.decay, ema.updates.
-// A weights file (save_weights) holds only model names: torch_reference.UNet().load_state_dict
+// A weights file (save_weights) holds only model names: tools/torch_unet.py's UNet().load_state_dict
 // accepts it as it is. Files are written atomically (temporary file, fsync, rename).
 //
 // Loading validates before it changes anything: every expected tensor must be present with the

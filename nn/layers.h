@@ -1,5 +1,5 @@
 // The layers of the DDPM UNet, each a Module built from autograd ops, with the parameter names of
-// the PyTorch reference (../shared/bench/torch_reference.py). Conv2d and Linear are initialised like
+// the project's PyTorch model (tools/torch_unet.py). Conv2d and Linear are initialised like
 // PyTorch's defaults (see uniform_fan_in in nn/module.h); GroupNorm starts at weight 1, bias 0.
 #pragma once
 
@@ -36,7 +36,7 @@ class Conv2d : public Module<T> {
 template <class T>
 class GroupNorm : public Module<T> {
  public:
-  static constexpr int kGroups = 8;  // the reference's GroupNorm(num_groups=8, eps=1e-5)
+  static constexpr int kGroups = 8;  // as tools/torch_unet.py: GroupNorm(num_groups=8, eps=1e-5)
   static constexpr double kEps = 1e-5;
   explicit GroupNorm(int channels, int groups = kGroups, double eps = kEps);
   Var<T> forward(const Var<T>& x) const;

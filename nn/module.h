@@ -1,6 +1,6 @@
 // Module: a node of the model tree. It owns its parameters (Var<T> leaves) and its children, both
 // registered under a name and kept in registration order, so named_parameters() lists dotted names
-// ("down.1.block.0.conv1.weight") in the same order as PyTorch's state_dict of the reference model.
+// ("down.1.block.0.conv1.weight") in the same order as PyTorch's state_dict of tools/torch_unet.py.
 //
 // Flat buffers (like llm.c): once the tree is built, the root calls build_flat_buffers(). Every
 // parameter's value then becomes a view into ONE value storage and its gradient a view into ONE

@@ -91,7 +91,7 @@ UNet<T>::DownLevel::DownLevel(int cin, int cout, int n_blocks, int temb_ch, bool
     block.push_back(std::make_unique<ResBlock<T>>(i == 0 ? cin : cout, cout, temb_ch, dropout, rng));
     this->register_module("block." + std::to_string(i), *block.back());
   }
-  // The reference fills attn with nn.Identity where there is no attention: no parameters, no names.
+  // Levels without attention have no attn modules: no parameters, no names (as in tools/torch_unet.py).
   if (with_attn)
     for (int i = 0; i < n_blocks; ++i) {
       attn.push_back(std::make_unique<AttnBlock<T>>(cout, rng));
@@ -168,7 +168,7 @@ template <class T>
 UNet<T>::UNet(const UNetConfig& cfg, Rng& rng, uint64_t dropout_seed) : config_(cfg), dropout_rng_(dropout_seed) {
   cfg.validate();
   const int ch = cfg.ch, temb_ch = 4 * cfg.ch, levels = static_cast<int>(cfg.ch_mult.size());
-  // Construction order = registration order = the reference's: temb, conv_in, down, mid, up,
+  // Construction order = registration order = tools/torch_unet.py's: temb, conv_in, down, mid, up,
   // norm_out, conv_out.
   temb_ = std::make_unique<TimeEmbedding<T>>(ch, temb_ch, rng);
   this->register_module("temb", *temb_);
@@ -195,8 +195,8 @@ UNet<T>::UNet(const UNetConfig& cfg, Rng& rng, uint64_t dropout_seed) : config_(
   mid_ = std::make_unique<Mid>(cin, temb_ch, cfg.dropout, rng);
   this->register_module("mid", *mid_);
 
-  // Decoder, built from the lowest resolution up (that is the order weights are drawn in the
-  // reference too), registered in resolution order: up.0 is full size.
+  // Decoder, built from the lowest resolution up (that is the order weights are drawn in
+  // tools/torch_unet.py too), registered in resolution order: up.0 is full size.
   up_.resize(levels);
   for (int i = levels - 1; i >= 0; --i) {
     const int cout = ch * cfg.ch_mult[i];

@@ -1,6 +1,6 @@
-// The DDPM UNet (Ho et al. 2020, the pytorch_diffusion port), exactly like torch_reference.UNet:
+// The DDPM UNet (Ho et al. 2020, the pytorch_diffusion port), exactly like tools/torch_unet.py's UNet:
 // the same modules, parameter names, registration order and shapes, so weights move between the
-// two. The default configuration is the reference's (1,112,801 parameters):
+// two. The default configuration has 1,112,801 parameters:
 //
 //   t (0-based) -> TimeEmbedding(ch -> 4ch)
 //   conv_in; per level i: num_res_blocks x (ResBlock [+ AttnBlock at attn resolutions]) then a
@@ -31,7 +31,7 @@ struct UNetConfig {
   int out_channels() const { return learn_variance ? 2 * in_channels : in_channels; }
   // Throws naming the field when the configuration cannot build (e.g. GroupNorm(8) on 12 channels).
   void validate() const;
-  // JSON with the reference constructor's argument names (in_ch, ch, ch_mult, num_res_blocks,
+  // JSON with tools/torch_unet.py's UNet constructor argument names (in_ch, ch, ch_mult, num_res_blocks,
   // attn_resolutions, resolution) plus dropout and learn_variance; stored in checkpoints as
   // __metadata__.unet_config and read by tests/golden/make_golden.py --check-cpp.
   std::string to_json() const;
@@ -93,7 +93,7 @@ class UNet : public Module<T> {
 };
 
 // One line per parameter, `name` padded to 45 characters then the shape as a Python tuple, and a
-// last line `total parameters: N`: the format of `torch_reference.py --list-params`.
+// last line `total parameters: N`: the format of `tools/torch_race.py --list-params`.
 template <class T>
 std::string format_parameter_list(const Module<T>& model);
 

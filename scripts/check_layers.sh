@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The layering rule of DESIGN.md, checked from #include lines: each folder may include only
-# itself and the folders below it. apps > train > ddpm, nn > autograd > tensor (tensor/io is part
-# of tensor); ddpm and nn never include each other, train joins them. Prints every offending line; fails if any.
+# The layering rule of docs/conventions.md ("Layers"), checked from #include lines: each folder may
+# include only itself and the folders below it. apps > train > ddpm, nn > autograd > tensor
+# (tensor/io is part of tensor); ddpm and nn never include each other, train joins them. Prints
+# every offending line; fails if any.
 set -u
 cd "$(dirname "$0")/.."
 

@@ -2,7 +2,7 @@
 // after the first one. Freed blocks of 64 KiB and more are kept in a list per exact size and handed
 // out again; each step asks for the same sizes in the same order, so after one step every request
 // is a hit. Without it each large activation is a fresh mmap whose pages the kernel faults in and
-// zeroes again on every step (a third of a training step's time before this allocator).
+// zeroes again on every step (a third of a training step's time, docs/performance.md).
 //
 // Smaller blocks go straight to aligned_alloc (glibc's heap already reuses them). The cache is
 // capped (DD_ALLOC_CACHE_MIB, default 4096); beyond the cap a freed block is returned to the system.

@@ -32,7 +32,7 @@ void write_idx_images(const std::string& path, const uint8_t* data, int64_t n, i
 void write_idx_images(const std::string& path, const Tensor<float>& images);
 void write_idx_labels(const std::string& path, const std::vector<uint8_t>& labels);
 
-// Pixels k in 0..255 -> float 2k/255 - 1 in [-1, 1] (DESIGN.md), as [n, 1, rows, cols].
+// Pixels k in 0..255 -> float 2k/255 - 1 in [-1, 1] (docs/conventions.md), as [n, 1, rows, cols].
 // Takes images first..first+count-1 (count -1: to the end), so a batch needs no copy of the file.
 Tensor<float> idx_images_to_tensor(const IdxArray& images, int64_t first = 0, int64_t count = -1);
 // The inverse for writing generated images: clip to [-1, 1], k = round((x + 1) / 2 * 255).

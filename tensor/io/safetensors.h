@@ -35,7 +35,7 @@ struct SafetensorsEntry {
 
 class SafetensorsFile {
  public:
-  // String-to-string metadata ("__metadata__"): format, version, step, config, ... (DESIGN.md).
+  // String-to-string metadata ("__metadata__"): format, version, step, config, ... (docs/conventions.md, "Checkpoints").
   std::map<std::string, std::string> metadata;
 
   // Where this file came from (the path when loaded), used in error messages.

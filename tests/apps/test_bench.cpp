@@ -1,4 +1,4 @@
-// apps/bench (issue 7): the JSON contract of its last line and its flag errors, on a batch of 2 so
+// apps/bench: the JSON contract of its last line and its flag errors, on a batch of 2 so
 // it takes seconds. No timing is asserted (the numbers of a shared machine are not a test), only
 // that every promised field is there and holds a positive, finite time or ratio.
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// Layer ops (issue 4): forward values against naive loops written from the definitions, float64
+// Layer ops: forward values against naive loops written from the definitions, float64
 // gradchecks of every input, float32 against float64, thread-count independence, shape errors.
 #include <doctest/doctest.h>
 
@@ -16,7 +16,7 @@ using namespace dd;
 
 namespace {
 
-// max|a - b| / max|b| over the tensor (the comparison rule of DESIGN.md)
+// max|a - b| / max|b| over the tensor (the comparison rule of docs/conventions.md)
 template <class A, class B>
 double rel_err(const Tensor<A>& a, const Tensor<B>& b) {
   REQUIRE(a.shape() == b.shape());
@@ -412,7 +412,7 @@ TEST_CASE("timestep_embedding matches values computed by hand for t = 0, 1, 999"
     CHECK(e.at({1, j}) == doctest::Approx(t1[j]).epsilon(1e-13));
     CHECK(e.at({2, j}) == doctest::Approx(t999[j]).epsilon(1e-12));
   }
-  // float32 as the reference computes it: the argument 999 f_i is rounded to float32 (relative
+  // float32 as PyTorch computes it: the argument 999 f_i is rounded to float32 (relative
   // 6e-8, absolute up to 6e-5 at 999 f_0 = 999), so sin/cos differ from double by up to ~6e-5.
   TensorF ef = timestep_embedding<float>({0, 1, 999}, 8);
   for (int64_t i = 0; i < 2; ++i)

@@ -150,7 +150,7 @@ TEST_CASE("Algorithm 2, T = 1000, analytic denoiser: samples have the exact mome
     check_moments(x, pred, v == VarianceType::Large ? "ancestral, sigma^2 = beta" : "ancestral, sigma^2 = betatilde");
     // The bias of the exact sampler against the data (m = 0.25, s = 0.4; measured: mean -1.6e-6,
     // variance +0.43% for beta and -1.90% for betatilde). "large" overshoots and "small" undershoots
-    // the data variance (upper and lower entropy bounds, MATH.md); both within 3%.
+    // the data variance (upper and lower entropy bounds, docs/equations.md); both within 3%.
     const double var_bias = pred.var / (kDataStd * kDataStd) - 1.0;
     CHECK(std::abs(pred.mean - kDataMean) < 1e-4);
     CHECK(std::abs(var_bias) < 0.03);

@@ -1,4 +1,4 @@
-// The numeric identities of MATH.md, each able to fail: eq. (4) against iterating eq. (2), eq. (7)
+// The numeric identities of docs/equations.md, each able to fail: eq. (4) against iterating eq. (2), eq. (7)
 // against Bayes' rule, eq. (11), the eq. (12) weight, the Gaussian KL against Monte Carlo, the
 // discretized decoder (eq. 13) and log-ndtr, the exact-posterior model, the training losses and the
 // timestep samplers. Monte Carlo checks use 5 standard errors (a false alarm about once in 1.7 million

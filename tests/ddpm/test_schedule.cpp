@@ -1,4 +1,4 @@
-// Schedules: every derived array against its definition in MATH.md, the T-scaling rule and its error,
+// Schedules: every derived array against its definition in docs/equations.md, the T-scaling rule and its error,
 // the cosine endpoints, respacing. Tolerances: arrays are float64 built by the same few operations
 // as the reference expression, so 1e-12 relative unless a comment says otherwise.
 #include <doctest/doctest.h>
@@ -72,7 +72,7 @@ TEST_CASE("posterior variance, mean coefficients and sigma_t^2 follow eq. (7) an
   }
   // betatilde_1 = 0: the reason for the convention
   CHECK(s.posterior_variance[1] == 0.0);
-  // At t = 1 both fixed choices use betatilde_2 (MATH.md), elsewhere beta_t and betatilde_t.
+  // At t = 1 both fixed choices use betatilde_2 (docs/equations.md), elsewhere beta_t and betatilde_t.
   CHECK(s.model_variance(VarianceType::Large, 1) == s.posterior_variance[2]);
   CHECK(s.model_variance(VarianceType::Small, 1) == s.posterior_variance[2]);
   CHECK(s.model_variance(VarianceType::Large, 7) == s.betas[7]);

@@ -1,16 +1,19 @@
 #!/usr/bin/python3
-"""Golden files for tests/nn, from the PyTorch reference (run by hand; needs Debian's python3-torch).
+"""Golden files for tests/nn, from the project's PyTorch model of its UNet, tools/torch_unet.py (run by
+hand with Debian's python3-torch; `make test` only reads the committed files).
 
     /usr/bin/python3 tests/golden/make_golden.py            # writes the files below, next to this script
     /usr/bin/python3 tests/golden/make_golden.py --check-cpp FILE
+    /usr/bin/python3 tests/golden/make_golden.py --compare     # regenerate in a scratch folder, compare
 
 Writes:
-  unet_golden.safetensors   torch_reference.UNet in a narrower configuration of the same architecture
+  unet_golden.safetensors   tools/torch_unet.py's UNet in a narrower configuration of the same architecture
                             (ch=16, ch_mult (1,2,2), one ResBlock per level, attention at 7x7, 28x28: the
                             default's 1.1 M parameters would make a 9 MB file; ch=16 keeps 2+ channels per GroupNorm group,
                             so no bias gradient vanishes but the attention key bias), seeded weights under the
                             model's own names, and
-                              x0, noise [2,1,28,28], t (int64, 0-based), x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) noise,
+                              x0, noise [2,1,28,28], t (int64, the network's 0-based input: the paper's t - 1),
+                              x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) noise (eq. 4 at the paper's t),
                               output = UNet(x_t, t), loss = F.mse_loss(output, noise) (L_simple, a mean),
                               grad.<name> = dloss/d<name> for every parameter.
                             __metadata__.unet_config holds the configuration as JSON.
@@ -23,10 +26,17 @@ Writes:
 
 --check-cpp FILE: FILE is a safetensors file written by the C++ code (a checkpoint or a weights file).
 Its model tensors (every name without an `ema.`, `adam.m.`, `adam.v.` or `check.` prefix) are loaded into
-torch_reference.UNet (strict load_state_dict, configuration from __metadata__.unet_config, else the
+tools/torch_unet.py's UNet (strict load_state_dict, configuration from __metadata__.unet_config, else the
 default). EMA and Adam-moment tensors, when present, must name exactly the model's parameters. When the
 file holds check.x, check.t and check.output (the C++ forward on check.x, check.t), the PyTorch output is
 compared with per-tensor max|a-b|/max|b| <= 1e-4. Exit status 0 when everything matches.
+
+--compare: writes both files into a fresh folder under $TMPDIR and compares them with the committed
+ones: the same tensor names, dtypes, shapes and metadata keys; inputs, weights and the optimizer files
+identical; the UNet's output, loss and gradients within per-tensor max|a-b|/max|b| <= 1e-5 (PyTorch's
+kernels round differently on other CPUs, by ~2e-6 between an AVX2 and an AVX-512 host), the attention
+key biases' gradients (zero but for rounding) below 1e-5 of their key weights'. Exit status 0 when they
+agree.
 
 The safetensors format is written and read by hand (struct + json): torch 1.13 has no safetensors module.
 """
@@ -35,15 +45,17 @@ import argparse
 import json
 import math
 import os
+import shutil
 import struct
 import sys
+import tempfile
 
 import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "shared", "bench"))
-from torch_reference import UNet, Schedule  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from torch_unet import UNet, Schedule, q_sample, unet_from_config  # noqa: E402
 
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 FROM_DTYPE = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
@@ -93,8 +105,7 @@ GOLDEN_CONFIG = dict(in_ch=1, ch=16, ch_mult=[1, 2, 2], num_res_blocks=1, attn_r
 
 
 def make_unet(cfg):
-    return UNet(in_ch=cfg["in_ch"], ch=cfg["ch"], ch_mult=tuple(cfg["ch_mult"]), num_res_blocks=cfg["num_res_blocks"],
-                attn_resolutions=tuple(cfg["attn_resolutions"]), resolution=cfg["resolution"])
+    return unet_from_config(cfg)
 
 
 def make_unet_golden(path):
@@ -109,8 +120,8 @@ def make_unet_golden(path):
     sched = Schedule()
     x0 = torch.rand(2, 1, 28, 28) * 2 - 1
     noise = torch.randn(2, 1, 28, 28)
-    t = torch.tensor([17, 903], dtype=torch.int64)
-    x_t = sched.sqrt_abar[t].view(-1, 1, 1, 1) * x0 + sched.sqrt_one_minus_abar[t].view(-1, 1, 1, 1) * noise
+    t = torch.tensor([17, 903], dtype=torch.int64)  # 0-based network input; the paper's t is t + 1
+    x_t = q_sample(sched, x0, t + 1, noise)
     out = model(x_t, t)
     loss = F.mse_loss(out, noise)
     loss.backward()
@@ -164,7 +175,7 @@ def check_cpp(path):
     state = {k: v for k, v in tensors.items() if not k.startswith(prefixes)}
     model.load_state_dict(state, strict=True)  # raises naming missing/unexpected keys and bad shapes
     names = list(model.state_dict().keys())
-    print(f"{path}: {len(state)} model tensors load into torch_reference.UNet(config={cfg or 'default'})")
+    print(f"{path}: {len(state)} model tensors load into torch_unet.UNet(config={cfg or 'default'})")
     ok = True
     for prefix in ("ema.", "adam.m.", "adam.v."):
         group = sorted(k[len(prefix):] for k in tensors if k.startswith(prefix))
@@ -191,16 +202,64 @@ def check_cpp(path):
     return 0 if ok else 1
 
 
+def compare_with_committed(out_dir):
+    ok = True
+    for name in ("unet_golden.safetensors", "optim_golden.safetensors"):
+        new, new_meta = read_safetensors(os.path.join(out_dir, name))
+        old, old_meta = read_safetensors(os.path.join(HERE, name))
+        if sorted(new) != sorted(old) or sorted(new_meta) != sorted(old_meta):
+            print(f"{name}: MISMATCH: tensor names or metadata keys differ "
+                  f"({sorted(set(new) ^ set(old)) or sorted(set(new_meta) ^ set(old_meta))})")
+            ok = False
+            continue
+        worst, worst_name, exact = 0.0, "", 0
+        for key in sorted(old):
+            a, b = new[key], old[key]
+            if a.dtype != b.dtype or a.shape != b.shape:
+                print(f"{name}: MISMATCH: {key} is {a.dtype} {tuple(a.shape)}, committed {b.dtype} {tuple(b.shape)}")
+                ok = False
+                continue
+            if torch.equal(a, b):
+                exact += 1
+                continue
+            computed = name == "unet_golden.safetensors" and (key in ("output", "loss") or key.startswith("grad."))
+            err = rel_err(a.double(), b.double())
+            if computed and key.endswith(".k.bias"):
+                # Zero in exact arithmetic (the softmax over keys cancels <q_i, b>): both files hold
+                # rounding noise, so both must be negligible next to the key weights' gradient
+                # (tests/nn/test_unet_golden.cpp's rule).
+                scale = old[key[:-len("bias")] + "weight"].abs().max().item()
+                err = max(a.abs().max().item(), b.abs().max().item()) / scale
+            if not computed or err > 1e-5:
+                print(f"{name}: MISMATCH: {key} differs (max|a-b|/max|b| = {err:.3e})")
+                ok = False
+            elif err > worst:
+                worst, worst_name = err, key
+        print(f"{name}: {exact} of {len(old)} tensors identical"
+              + (f", the others within {worst:.2e} (largest: {worst_name})" if exact < len(old) else ""))
+    print("OK" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check-cpp", metavar="FILE", help="check a safetensors file written by the C++ code")
+    p.add_argument("--compare", action="store_true",
+                   help="regenerate into a scratch folder and compare with the committed files")
     p.add_argument("--out-dir", default=HERE)
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.check_cpp:
         sys.exit(check_cpp(args.check_cpp))
-    make_unet_golden(os.path.join(args.out_dir, "unet_golden.safetensors"))
-    make_optim_golden(os.path.join(args.out_dir, "optim_golden.safetensors"))
+    out_dir = tempfile.mkdtemp(prefix="ddpm-golden-") if args.compare else args.out_dir
+    try:
+        make_unet_golden(os.path.join(out_dir, "unet_golden.safetensors"))
+        make_optim_golden(os.path.join(out_dir, "optim_golden.safetensors"))
+        if args.compare:
+            sys.exit(compare_with_committed(out_dir))
+    finally:
+        if args.compare:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

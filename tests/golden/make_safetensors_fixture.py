@@ -1,12 +1,12 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes tests/golden/torch_fixture.safetensors: a tiny safetensors file made from PyTorch tensors,
 written by hand with struct + json (torch 1.13 has no safetensors package), so the C++ reader is
 checked against a file it did not write. Run by hand (needs python3-torch); `make test` only needs
 the committed output.
 
-  python3 tests/golden/make_safetensors_fixture.py            # (re)write the fixture
-  python3 tests/golden/make_safetensors_fixture.py --check F  # read a file (e.g. one the C++ code
-                                                               # wrote) into torch tensors and print them
+  /usr/bin/python3 tests/golden/make_safetensors_fixture.py            # (re)write the fixture
+  /usr/bin/python3 tests/golden/make_safetensors_fixture.py --check F  # read a file (e.g. one the C++ code
+                                                                        # wrote) into torch tensors and print them
 
 Values are simple formulas so the C++ test can state them independently:
   "weight"  F32 [2, 3]  torch.linspace(-1, 1, 6)

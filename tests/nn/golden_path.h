@@ -24,7 +24,7 @@ inline std::string golden_path(const std::string& name) {
   return "tests/golden/" + name;
 }
 
-// Per-tensor max|a - b| / max|b| (DESIGN.md's comparison with PyTorch).
+// Per-tensor max|a - b| / max|b| (docs/conventions.md's comparison with PyTorch).
 inline double rel_err(const TensorF& a, const TensorF& b) {
   REQUIRE(a.shape() == b.shape());
   double diff = 0, scale = 0;

@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 #include "autograd/ops.h"
 #include "nn/checkpoint.h"
@@ -12,6 +11,7 @@
 #include "tensor/io/atomic_file.h"
 #include "tensor/io/io_error.h"
 #include "tensor/io/safetensors.h"
+#include "tests/scratch_dir.h"
 
 using namespace dd;
 
@@ -26,8 +26,10 @@ UNetConfig tiny_config(int ch = 8) {
   return c;
 }
 
+// A file in this process's own fresh folder under $TMPDIR (mkdtemp), removed with the folder at exit.
 std::string temp_path(const std::string& name) {
-  return "/tmp/ddpm_nn_test_" + std::to_string(getpid()) + "_" + name;
+  static const dd_test::ScratchDir dir;
+  return dir.file(name);
 }
 
 struct Removed {
@@ -66,7 +68,7 @@ TEST_CASE("checkpoint round trip: weights, EMA, Adam moments and step, metadata"
   Removed file{temp_path("ckpt.safetensors")};
   save_checkpoint(file.path, net, &ema, &adam, info);
 
-  // The file's names and metadata keys are DESIGN.md's.
+  // The file's names and metadata keys are docs/conventions.md's.
   const SafetensorsFile f = load_safetensors(file.path);
   CHECK(f.has("conv_in.weight"));
   CHECK(f.has("ema.mid.attn_1.q.weight"));

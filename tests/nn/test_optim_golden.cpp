@@ -12,7 +12,7 @@ using namespace dd;
 
 namespace {
 
-constexpr double kParity = 1e-4;  // float32 plain path vs PyTorch (DESIGN.md)
+constexpr double kParity = 1e-4;  // float32 plain path vs PyTorch (docs/conventions.md)
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// The UNet's structure against the reference (names, order, shapes, count), its configuration
+// The UNet's structure against the PyTorch model's (names, order, shapes, count), its configuration
 // checks, and a float64 gradient check of a whole tiny UNet.
 #include <doctest/doctest.h>
 
@@ -15,7 +15,7 @@
 
 using namespace dd;
 
-TEST_CASE("default UNet: --list-params output identical to torch_reference.py --list-params (1,112,801)") {
+TEST_CASE("default UNet: --list-params output identical to tools/torch_race.py --list-params (1,112,801)") {
   Rng rng(1);
   UNet<float> net(UNetConfig{}, rng);
   CHECK(net.num_parameters() == 1112801);

@@ -26,7 +26,7 @@ TensorF slice_of(const TensorF& flat, const NamedParameter<float>& p) {
   return TensorF::view_of(flat.storage(), flat.offset() + p.offset, p.var.shape());
 }
 
-constexpr double kParity = 1e-4;  // float32 plain path vs PyTorch (DESIGN.md)
+constexpr double kParity = 1e-4;  // float32 plain path vs PyTorch (docs/conventions.md)
 
 }  // namespace
 

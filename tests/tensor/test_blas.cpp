@@ -23,7 +23,7 @@ Tensor<T> naive_matmul(const Tensor<T>& a, const Tensor<T>& b) {
   return c;
 }
 
-// max |a - b| / max |b|, the comparison DESIGN.md uses between two kernels.
+// max |a - b| / max |b|, the comparison docs/conventions.md uses between two kernels.
 template <class T>
 double rel_err(const Tensor<T>& a, const Tensor<T>& b) {
   REQUIRE(a.shape() == b.shape());

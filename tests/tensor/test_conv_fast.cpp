@@ -3,7 +3,7 @@
 // stride-1 shape of the UNet and for odd sizes (H, W not multiples of the tile, channel counts not
 // multiples of 8, batch 1 and 3, padding 0, 1 and 2).
 //
-// Error measure: per tensor max|fast - ref| / max|ref| (DESIGN.md). Two references: the generic
+// Error measure: per tensor max|fast - ref| / max|ref| (docs/conventions.md). Two references: the generic
 // kernel in float32 (the kernel the fast path replaces) and in float64 (the exact answer, to show
 // how much of the difference is the fast path's own rounding).
 // Bounds, with unit-normal x, w and gy:
@@ -12,7 +12,7 @@
 //   F(4x4,3x3): constants up to 8 in A^T and 1/24 in G amplify rounding (Lavin & Gray 2016, sec. 5;
 //               the error grows with the tile); bound 1e-4 (measured at most y 8.2e-6, dx 9.9e-6,
 //               dw 2.1e-5, the last at batch 64 where dU sums ~1600 tiles per thread in float), a
-//               tenth of DESIGN.md's ~1e-3 allowance for Winograd.
+//               tenth of docs/conventions.md's ~1e-3 allowance for Winograd.
 #include <doctest/doctest.h>
 #include <omp.h>
 

@@ -4,7 +4,7 @@
 #   make test       build and run the doctest suites (one per folder) and the layer check
 #   make help       every target
 #
-# Library sources are every .cpp under tensor/ (with tensor/io/), autograd/, nn/ and ddpm/;
+# Library sources are every .cpp under tensor/ (with tensor/io/), autograd/, nn/, ddpm/ and derivations/;
 # a program is apps/NAME.cpp (+ the shared apps/common/*.cpp); a test suite is tests/FOLDER/*.cpp.
 # New files are picked up without editing this file.
 
@@ -73,7 +73,7 @@ LDLIBS   := $(BLAS_LIBS) -lz -lm
 LDFLAGS  := -fopenmp $(LDSAN)
 
 # ---- sources ---------------------------------------------------------------------------------
-LIB_DIRS   := tensor tensor/io autograd nn ddpm
+LIB_DIRS   := tensor tensor/io autograd nn ddpm derivations
 LIB_SRCS   := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp))
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 LIB        := $(BUILD)/libddpm.a
@@ -131,7 +131,7 @@ test: check-layers $(TEST_BINS) $(APPS)  ## run every test suite (and the layer 
 test-asan:  ## the same suites built with -fsanitize=address,undefined (in build/asan)
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined test
 
-check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
+check-layers:  ## fail when a folder includes one above it (apps > derivations > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
 
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)

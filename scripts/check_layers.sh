@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The layering rule of DESIGN.md, checked from #include lines: each folder may include only
-# itself and the folders below it. apps > ddpm, nn > autograd > tensor (tensor/io is part of
-# tensor); ddpm and nn never include each other. Prints every offending line; fails if any.
+# itself and the folders below it. apps > derivations > ddpm, nn > autograd > tensor (tensor/io is
+# part of tensor); ddpm and nn never include each other, nor derivations and nn. Prints every offending line; fails if any.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -11,17 +11,18 @@ allowed() {  # folder -> the project folders it may include
     autograd) echo "tensor autograd" ;;
     nn)       echo "tensor autograd nn" ;;
     ddpm)     echo "tensor autograd ddpm" ;;
-    apps)     echo "tensor autograd nn ddpm apps" ;;
+    derivations) echo "tensor autograd ddpm derivations" ;;
+    apps)     echo "tensor autograd nn ddpm derivations apps" ;;
   esac
 }
 
 bad=0
-for folder in tensor autograd nn ddpm apps; do
+for folder in tensor autograd nn ddpm derivations apps; do
   [ -d "$folder" ] || continue
   ok=" $(allowed "$folder") "
   while IFS=: read -r file line text; do
     inc=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^/"]+)\/.*/\1/' <<<"$text")
-    case "$inc" in tensor|autograd|nn|ddpm|apps) ;; *) continue ;; esac
+    case "$inc" in tensor|autograd|nn|ddpm|derivations|apps) ;; *) continue ;; esac
     if [[ "$ok" != *" $inc "* ]]; then
       echo "layer violation: $file:$line includes $inc/ (a $folder/ file may include only: $(allowed "$folder"))"
       bad=1

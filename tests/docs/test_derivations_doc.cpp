@@ -1,6 +1,6 @@
 // docs/derivations.md cannot rot silently: every relative link in it must name a file that exists,
 // every `function` written right after such a link must occur in that file, and every check name it
-// cites (`eq7.mean_square`, `typo.000.betatilde`, ...) must be a check of apps/derivations.cpp, and
+// cites (`eq7.mean_square`, `seed.000.betatilde`, ...) must be a check that derivations/ runs, and
 // the other way round. Run from the repository root (as `make test` does).
 #include <doctest/doctest.h>
 
@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+
+#include "derivations/derivations.h"
 
 namespace fs = std::filesystem;
 
@@ -21,8 +23,7 @@ std::string read_text(const fs::path& p) {
   return ss.str();
 }
 const fs::path kDoc = "docs/derivations.md";
-const fs::path kApp = "apps/derivations.cpp";
-const std::regex kCheckName(R"(^(eq\d+|typo|bpd|alg\d)\.[A-Za-z0-9_.]+$)");
+const std::regex kCheckName(R"(^(eq\d+|seed|bpd|alg\d|bound|view|lemma)\.[A-Za-z0-9_.]+$)");
 }  // namespace
 
 TEST_CASE("docs/derivations.md: every linked file exists and contains the functions named after the link") {
@@ -56,18 +57,18 @@ TEST_CASE("docs/derivations.md: every linked file exists and contains the functi
   CHECK(names >= 30);
 }
 
-TEST_CASE("docs/derivations.md and apps/derivations.cpp cite the same checks, and every equation has one") {
+TEST_CASE("docs/derivations.md and derivations/ cite the same checks, and every equation has one") {
   REQUIRE_MESSAGE(fs::exists(kDoc), "run from the repository root: " << kDoc << " not found");
-  REQUIRE_MESSAGE(fs::exists(kApp), kApp << " not found");
-  const std::string doc = read_text(kDoc), app = read_text(kApp);
+  const std::string doc = read_text(kDoc);
   std::set<std::string> in_doc, in_app;
   const std::regex backticked("`([^`\\s]+)`");
   for (auto it = std::sregex_iterator(doc.begin(), doc.end(), backticked); it != std::sregex_iterator(); ++it)
     if (std::regex_match((*it)[1].str(), kCheckName)) in_doc.insert((*it)[1].str());
-  // a check is registered as c.equal("name", ...), c.at_most("name", ...) or c.typo("name", ...)
-  const std::regex registered(R"re(c\.(?:equal|at_most|typo)\(\s*"([^"]+)")re");
-  for (auto it = std::sregex_iterator(app.begin(), app.end(), registered); it != std::sregex_iterator(); ++it)
-    in_app.insert((*it)[1].str());
+  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr)) {
+    CHECK_MESSAGE(std::regex_match(r.name, kCheckName), "check " << r.name << " does not look like a check name");
+    CHECK_MESSAGE(r.ok, "check " << r.name << " fails");
+    in_app.insert(r.name);
+  }
   CHECK(in_app.size() >= 50);
   for (const std::string& n : in_doc) CHECK_MESSAGE(in_app.count(n), "the doc cites `" << n << "`, not a check of the app");
   for (const std::string& n : in_app) CHECK_MESSAGE(in_doc.count(n), "the app's check " << n << " is not in the doc");
@@ -76,7 +77,7 @@ TEST_CASE("docs/derivations.md and apps/derivations.cpp cite the same checks, an
     for (const std::string& n : in_doc) found = found || n.rfind("eq" + std::to_string(eq) + ".", 0) == 0;
     CHECK_MESSAGE(found, "no check cited for eq. (" << eq << ")");
   }
-  for (const char* group : {"bpd.", "alg1.", "alg2.", "typo.000.", "typo.001.", "typo.002.", "typo.003.", "typo.004."}) {
+  for (const char* group : {"bpd.", "alg1.", "alg2.", "seed.000.", "seed.001.", "seed.002.", "seed.003.", "seed.004."}) {
     bool found = false;
     for (const std::string& n : in_doc) found = found || n.rfind(group, 0) == 0;
     CHECK_MESSAGE(found, "no check cited for " << group);

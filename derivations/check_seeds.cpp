@@ -105,8 +105,7 @@ void check_seeds(Checker& c, const Schedule& s, const ForwardMC& f, const BoundM
     const double tol = kSE * std::hypot(se, r.se_mean);
     // each claim as a truth value (1 holds, 0 fails) at 5 SE: convex form E[log X] >= log E[X], concave form <=
     const double convex = r.mean >= lme - tol ? 1.0 : 0.0, concave = r.mean <= lme + tol ? 1.0 : 0.0;
-    std::printf("        E_q[log X] = %.6g, log E_q[X] = %.6g (X = p(x_{0:T}) / q(x_{1:T}|x0), 5 SE = %.3g)\n", r.mean,
-                lme, tol);
+    c.note(format("E_q[log X] = %.6g, log E_q[X] = %.6g (X = p(x_{0:T}) / q(x_{1:T}|x0), 5 SE = %.3g)", r.mean, lme, tol));
     c.seed_error("seed.003.jensen_convex", Label::Independent, "claim holds (1) or not (0): seed E[log X] >= log E[X] vs E[log X] <= log E[X]",
            convex, concave, 1.0, 0.5, "log is concave");
   }

@@ -41,6 +41,15 @@ double log_mean_exp(const std::vector<double>& r, double* se_log) {
   return mx + std::log(st.mean);
 }
 
+std::string format(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  return buf;
+}
+
 void Checker::print(const char* fmt, ...) const {
   if (!out_) return;
   va_list args;

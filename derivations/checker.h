@@ -39,6 +39,8 @@ Stats stats(const std::vector<double>& v);
 double sq_err(const std::vector<double>& a, const std::vector<double>& b);  // sum of squared differences
 // log of the mean of exp(r), and in *se_log its standard error (delta method)
 double log_mean_exp(const std::vector<double>& r, double* se_log);
+// printf into a string (for Checker::note and say)
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 class Checker {
  public:

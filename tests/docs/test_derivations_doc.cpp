@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -82,4 +83,25 @@ TEST_CASE("docs/derivations.md and derivations/ cite the same checks, and every 
     for (const std::string& n : in_doc) found = found || n.rfind(group, 0) == 0;
     CHECK_MESSAGE(found, "no check cited for " << group);
   }
+}
+
+TEST_CASE("the doc's index of checks lists every check with the label the code gives it, and nothing else") {
+  REQUIRE_MESSAGE(fs::exists(kDoc), "run from the repository root: " << kDoc << " not found");
+  const std::string doc = read_text(kDoc);
+  const size_t at = doc.find("## Index of checks");
+  REQUIRE_MESSAGE(at != std::string::npos, "docs/derivations.md has no '## Index of checks' section");
+  const std::string index = doc.substr(at);
+  std::map<std::string, std::string> in_doc;
+  const std::regex row(R"(\n\| `([^`]+)` \| (independent|consistency) \|)");
+  for (auto it = std::sregex_iterator(index.begin(), index.end(), row); it != std::sregex_iterator(); ++it)
+    in_doc[(*it)[1].str()] = (*it)[2].str();
+  std::map<std::string, std::string> in_code;
+  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr))
+    in_code[r.name] = dd::derivations::to_string(r.label);
+  CHECK(in_code.size() >= 60);
+  for (const auto& [name, label] : in_code) {
+    CHECK_MESSAGE(in_doc.count(name), "the index of checks has no row for " << name << " (./apps/derivations --index)");
+    if (in_doc.count(name)) CHECK_MESSAGE(in_doc[name] == label, name << " is " << label << " in the code, " << in_doc[name] << " in the doc");
+  }
+  for (const auto& [name, label] : in_doc) CHECK_MESSAGE(in_code.count(name), "the index lists " << name << ", not a check");
 }

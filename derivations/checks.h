@@ -25,6 +25,8 @@ void check_eq14(Checker& c, const ddpm::Schedule& s);
 void check_bpd(Checker& c, const ddpm::Schedule& s);
 void check_alg1(Checker& c, const ddpm::Schedule& s);
 void check_alg2(Checker& c, const ddpm::Schedule& s);
+void check_lemmas(Checker& c);
+void check_views(Checker& c, const ddpm::Schedule& s);
 void check_seeds(Checker& c, const ddpm::Schedule& s, const ForwardMC& f, const BoundMC& b);
 
 }  // namespace dd::derivations

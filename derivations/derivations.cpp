@@ -11,7 +11,7 @@ namespace dd::derivations {
 
 const std::vector<std::string>& groups() {
   static const std::vector<std::string> g = {"1",  "2",  "3",  "4",   "5",    "6",    "7",    "8",    "9",
-                                             "10", "11", "12", "13", "14", "bpd", "alg1", "alg2", "bound", "seeds"};
+                                             "10", "11", "12", "13", "14", "bpd", "alg1", "alg2", "bound", "lemmas", "views", "seeds"};
   return g;
 }
 
@@ -50,6 +50,8 @@ std::vector<CheckRecord> run_checks(const std::string& only, bool verbose, std::
   if (c.wants("alg1")) check_alg1(c, s);
   if (c.wants("alg2")) check_alg2(c, s);
   if (c.wants("bound")) check_bound_by_hand(c, s, ddpm::variational_bound);
+  if (c.wants("lemmas")) check_lemmas(c);
+  if (c.wants("views")) check_views(c, s);
   if (c.wants("seeds")) check_seeds(c, s, f, b);
   return c.records();
 }

@@ -87,6 +87,8 @@ constexpr Glyph kFont[] = {
     {'*', {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}},
     {'|', {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
     {'\'', {0x0C, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}},
+    {';', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}},
+    {'!', {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}},
     {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},
     {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
     {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}},
@@ -337,16 +339,20 @@ RgbImage render_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
     }
   }
 
-  // Legend, top right inside the frame, on a white box so lines do not cross the names.
+  // Legend, top right inside the frame, on a white box so lines do not cross the names; a series
+  // without a name (a guide line drawn twice, say) has no row.
+  std::vector<const PlotSeries*> named;
+  for (const PlotSeries& s : series)
+    if (!s.name.empty()) named.push_back(&s);
   int legend_w = 0;
-  for (const PlotSeries& s : series) legend_w = std::max(legend_w, 26 + RgbImage::text_width(s.name));
-  if (!series.empty() && legend_w > 26) {
+  for (const PlotSeries* s : named) legend_w = std::max(legend_w, 26 + RgbImage::text_width(s->name));
+  if (!named.empty()) {
     int lx1 = px1 - 6, lx0 = lx1 - legend_w - 8, ly0 = py0 + 6;
-    img.fill_rect(lx0, ly0, lx1, ly0 + 12 * int(series.size()) + 4, Rgb{255, 255, 255});
-    for (size_t i = 0; i < series.size(); ++i) {
+    img.fill_rect(lx0, ly0, lx1, ly0 + 12 * int(named.size()) + 4, Rgb{255, 255, 255});
+    for (size_t i = 0; i < named.size(); ++i) {
       int y = ly0 + 8 + 12 * int(i);
-      img.draw_line(lx0 + 4, y, lx0 + 22, y, series[i].color, 2);
-      img.draw_text(lx0 + 28, y - 3, series[i].name, text);
+      img.draw_line(lx0 + 4, y, lx0 + 22, y, named[i]->color, 2);
+      img.draw_text(lx0 + 28, y - 3, named[i]->name, text);
     }
   }
   return img;

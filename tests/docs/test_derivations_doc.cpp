@@ -4,6 +4,7 @@
 // the other way round. Run from the repository root (as `make test` does).
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "derivations/derivations.h"
 
@@ -104,4 +106,104 @@ TEST_CASE("the doc's index of checks lists every check with the label the code g
     if (in_doc.count(name)) CHECK_MESSAGE(in_doc[name] == label, name << " is " << label << " in the code, " << in_doc[name] << " in the doc");
   }
   for (const auto& [name, label] : in_doc) CHECK_MESSAGE(in_code.count(name), "the index lists " << name << ", not a check");
+}
+
+namespace {
+// GitHub's anchor of a heading: lowercase, spaces to hyphens, punctuation other than - and _ dropped
+// (bytes of non-ASCII letters, such as Chinese, are kept).
+std::string anchor_of(const std::string& heading) {
+  std::string a;
+  for (unsigned char ch : heading) {
+    if (ch >= 0x80 || std::isalnum(ch) || ch == '-' || ch == '_')
+      a += static_cast<char>(ch < 0x80 ? std::tolower(ch) : ch);
+    else if (ch == ' ')
+      a += '-';
+  }
+  return a;
+}
+std::set<std::string> anchors(const std::string& doc) {
+  std::set<std::string> out;
+  const std::regex heading(R"((^|\n)#{1,6} ([^\n]+))");
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), heading); it != std::sregex_iterator(); ++it)
+    out.insert(anchor_of((*it)[2].str()));
+  return out;
+}
+std::vector<std::string> cells(const std::string& row) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool math = false;
+  for (size_t i = 1; i < row.size(); ++i) {  // row starts with '|'
+    if (row[i] == '$') math = !math;
+    if (row[i] == '|' && !math && row[i - 1] != '\\') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += row[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("every #anchor link of docs/derivations.md names one of its headings") {
+  const std::string doc = read_text(kDoc);
+  const std::set<std::string> known = anchors(doc);
+  REQUIRE(known.size() > 30);
+  const std::regex link(R"(\]\(#([^)\s]+)\))");
+  int n = 0;
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), link); it != std::sregex_iterator(); ++it, ++n)
+    CHECK_MESSAGE(known.count((*it)[1].str()), "link to #" << (*it)[1].str() << ", which is no heading of the doc");
+  CHECK(n >= 60);
+}
+
+TEST_CASE("the seed map: every row names a note, a section of the doc, a function its file contains and a check") {
+  const std::string doc = read_text(kDoc);
+  const size_t at = doc.find("## Seed map");
+  REQUIRE_MESSAGE(at != std::string::npos, "docs/derivations.md has no '## Seed map' section");
+  const size_t end = doc.find("\n## ", at + 4);
+  const std::string map = doc.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  const std::set<std::string> known = anchors(doc);
+  std::set<std::string> checks;
+  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr)) checks.insert(r.name);
+  std::map<std::string, int> rows_per_note;
+  const std::regex note(R"(^\s*(00[0-4]_[0-9a-f]{16}\.txt)\s*$)"), anchor_link(R"(\]\(#([^)\s]+)\))"),
+      code(R"(\[[^\]]*\]\(\.\./([^)\s]+)\)\s*`([A-Za-z_][A-Za-z0-9_]*)`)"), check(R"(^\s*`([^`]+)`\s*$)");
+  std::istringstream lines(map);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("| 00", 0) != 0) continue;
+    const std::vector<std::string> c = cells(line);
+    REQUIRE_MESSAGE(c.size() == 6, "seed map row with " << c.size() << " cells: " << line);
+    std::smatch m;
+    REQUIRE_MESSAGE(std::regex_match(c[0], m, note), "not a seed note's file name: " << c[0]);
+    ++rows_per_note[m[1].str()];
+    CHECK_MESSAGE(!c[1].empty(), "a row without the note's section: " << line);
+    CHECK_MESSAGE((std::regex_search(c[3], m, anchor_link) && known.count(m[1].str())),
+                  "the doc section of this row is no heading of the doc: " << c[3]);
+    if (std::regex_search(c[4], m, code)) {
+      const fs::path file = fs::path("docs") / ".." / m[1].str();
+      CHECK_MESSAGE(fs::exists(file), "the row names " << m[1].str() << ", which does not exist");
+      if (fs::exists(file))
+        CHECK_MESSAGE(read_text(file).find(m[2].str()) != std::string::npos, m[1].str() << " does not contain " << m[2].str());
+    } else {
+      FAIL_CHECK("no [file](../path) `function` in the code cell: " << c[4]);
+    }
+    CHECK_MESSAGE((std::regex_match(c[5], m, check) && checks.count(m[1].str())), "no check of derivations/ in: " << c[5]);
+  }
+  for (const char* n : {"000_8099d25de213de40.txt", "001_4234f85a0e2f54ce.txt", "002_06254da405a707c7.txt",
+                        "003_c04ae12409e982b5.txt", "004_e668264e9d81e76a.txt"})
+    CHECK_MESSAGE(rows_per_note[n] >= 5, n << " has " << rows_per_note[n] << " rows in the seed map");
+}
+
+TEST_CASE("every section of docs/derivations.md opens with a Chinese summary (中文)") {
+  const std::string doc = read_text(kDoc);
+  const std::regex heading(R"(\n## ([^\n]+)\n+([^\n]*))");
+  int n = 0;
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), heading); it != std::sregex_iterator(); ++it) {
+    const std::string title = (*it)[1].str();
+    if (title.rfind("Glossary", 0) == 0 || title == "Index of checks") continue;
+    ++n;
+    CHECK_MESSAGE((*it)[2].str().rfind("> 中文", 0) == 0, "section '" << title << "' does not open with '> 中文...'");
+  }
+  CHECK(n >= 30);
 }

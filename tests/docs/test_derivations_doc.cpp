@@ -207,3 +207,25 @@ TEST_CASE("every section of docs/derivations.md opens with a Chinese summary (ä¸
   }
   CHECK(n >= 30);
 }
+
+TEST_CASE("docs/derivations.md's math survives GitHub's $-syntax: no \\-punctuation commands, no bare | in tables") {
+  // GitHub runs Markdown's backslash escapes over $...$ before MathJax sees it: \, \{ \| \\ lose
+  // their backslash. Use \thinspace, \lbrace, \Vert instead; in a table a | also ends the cell.
+  const std::string doc = read_text(kDoc);
+  std::istringstream lines(doc);
+  std::string line;
+  bool code = false;
+  int spans = 0;
+  const std::regex math(R"(\$\$(.+?)\$\$|\$(.+?)\$)"), punct(R"(\\[^A-Za-z])");
+  while (std::getline(lines, line)) {
+    if (line.rfind("```", 0) == 0) code = !code;
+    if (code) continue;
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), math); it != std::sregex_iterator(); ++it) {
+      const std::string body = (*it)[1].matched ? (*it)[1].str() : (*it)[2].str();
+      ++spans;
+      CHECK_MESSAGE(!std::regex_search(body, punct), "math with a backslash-punctuation command: $" << body << "$");
+      if (line.rfind("|", 0) == 0) CHECK_MESSAGE(body.find('|') == std::string::npos, "a | inside math in a table: " << body);
+    }
+  }
+  CHECK(spans > 300);
+}

@@ -10,7 +10,8 @@
 
 namespace dd::derivations {
 
-// The groups --eq accepts, in the order they run: "1".."14", "bpd", "alg1", "alg2", "seeds", ...
+// The groups --eq accepts, in the order they run: "1".."14", "bpd", "alg1", "alg2", "bound", "lemmas",
+// "views", "seeds".
 const std::vector<std::string>& groups();
 
 // Runs the checks of `only` (empty: every group), printing to `out` (nullptr: silent); the records

@@ -26,6 +26,11 @@ std::string read_text(const fs::path& p) {
   return ss.str();
 }
 const fs::path kDoc = "docs/derivations.md";
+// Every check of derivations/, run once for all the test cases.
+const std::vector<dd::derivations::CheckRecord>& all_checks() {
+  static const std::vector<dd::derivations::CheckRecord> records = dd::derivations::run_checks("", false, nullptr);
+  return records;
+}
 const std::regex kCheckName(R"(^(eq\d+|seed|bpd|alg\d|bound|view|lemma)\.[A-Za-z0-9_.]+$)");
 }  // namespace
 
@@ -67,7 +72,7 @@ TEST_CASE("docs/derivations.md and derivations/ cite the same checks, and every 
   const std::regex backticked("`([^`\\s]+)`");
   for (auto it = std::sregex_iterator(doc.begin(), doc.end(), backticked); it != std::sregex_iterator(); ++it)
     if (std::regex_match((*it)[1].str(), kCheckName)) in_doc.insert((*it)[1].str());
-  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr)) {
+  for (const dd::derivations::CheckRecord& r : all_checks()) {
     CHECK_MESSAGE(std::regex_match(r.name, kCheckName), "check " << r.name << " does not look like a check name");
     CHECK_MESSAGE(r.ok, "check " << r.name << " fails");
     in_app.insert(r.name);
@@ -98,7 +103,7 @@ TEST_CASE("the doc's index of checks lists every check with the label the code g
   for (auto it = std::sregex_iterator(index.begin(), index.end(), row); it != std::sregex_iterator(); ++it)
     in_doc[(*it)[1].str()] = (*it)[2].str();
   std::map<std::string, std::string> in_code;
-  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr))
+  for (const dd::derivations::CheckRecord& r : all_checks())
     in_code[r.name] = dd::derivations::to_string(r.label);
   CHECK(in_code.size() >= 60);
   for (const auto& [name, label] : in_code) {
@@ -164,7 +169,7 @@ TEST_CASE("the seed map: every row names a note, a section of the doc, a functio
   const std::string map = doc.substr(at, end == std::string::npos ? std::string::npos : end - at);
   const std::set<std::string> known = anchors(doc);
   std::set<std::string> checks;
-  for (const dd::derivations::CheckRecord& r : dd::derivations::run_checks("", false, nullptr)) checks.insert(r.name);
+  for (const dd::derivations::CheckRecord& r : all_checks()) checks.insert(r.name);
   std::map<std::string, int> rows_per_note;
   const std::regex note(R"(^\s*(00[0-4]_[0-9a-f]{16}\.txt)\s*$)"), anchor_link(R"(\]\(#([^)\s]+)\))"),
       code(R"(\[[^\]]*\]\(\.\./([^)\s]+)\)\s*`([A-Za-z_][A-Za-z0-9_]*)`)"), check(R"(^\s*`([^`]+)`\s*$)");

@@ -4,7 +4,7 @@
 #   make test       build and run the doctest suites (one per folder), the layer and self-containment checks
 #   make help       every target
 #
-# Library sources are every .cpp under tensor/ (with tensor/io/), autograd/, nn/ and ddpm/;
+# Library sources are every .cpp under tensor/ (with tensor/io/), autograd/, nn/, ddpm/, train/ and derivations/;
 # a program is apps/NAME.cpp (+ the shared apps/common/*.cpp); a test suite is tests/FOLDER/*.cpp.
 # New files are picked up without editing this file.
 
@@ -74,7 +74,7 @@ LDLIBS   := $(BLAS_LIBS) -lz -lm
 LDFLAGS  := -fopenmp $(LDSAN)
 
 # ---- sources ---------------------------------------------------------------------------------
-LIB_DIRS   := tensor tensor/io autograd nn ddpm train
+LIB_DIRS   := tensor tensor/io autograd nn ddpm train derivations
 LIB_SRCS   := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp))
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 LIB        := $(BUILD)/libddpm.a
@@ -139,7 +139,7 @@ test: check-layers check-self-contained $(TEST_BINS) $(APPS)  ## run every test 
 test-asan:  ## the same suites built with -fsanitize=address,undefined (in build/asan)
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined test
 
-check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
+check-layers:  ## fail when a folder includes one above it (apps > train, derivations > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
 
 .PHONY: check-self-contained

@@ -16,7 +16,7 @@
 
 #include "apps/common/main.h"
 #include "apps/common/data.h"
-#include "apps/common/degrade.h"
+#include "tensor/image_filter.h"
 #include "apps/common/sample_quality.h"
 #include "nn/checkpoint.h"
 #include "nn/classifier.h"

@@ -24,7 +24,7 @@ template <class T>
 using TrainDenoiserT = std::function<Var<T>(const Var<T>& x_t, const std::vector<int64_t>& t)>;
 using TrainDenoiser = TrainDenoiserT<float>;
 
-enum class LossType { Simple, Hybrid, Vlb, Kl = Vlb };  // Kl: the old name, kept until no caller uses it
+enum class LossType { Simple, Hybrid, Vlb };
 std::string to_string(LossType l);
 LossType loss_type_from_string(const std::string& s);  // "simple", "hybrid", "vlb" (also the old "kl")
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The layering rule of docs/conventions.md ("Layers"), checked from #include lines: each folder may
-# include only itself and the folders below it. apps > train > ddpm, nn > autograd > tensor
-# (tensor/io is part of tensor); ddpm and nn never include each other, train joins them. Prints
-# every offending line; fails if any.
+# include only itself and the folders below it. apps > train, derivations > ddpm, nn > autograd >
+# tensor (tensor/io is part of tensor); ddpm and nn never include each other (train joins them),
+# nor do derivations and nn. Prints every offending line; fails if any.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -13,17 +13,18 @@ allowed() {  # folder -> the project folders it may include
     nn)       echo "tensor autograd nn" ;;
     ddpm)     echo "tensor autograd ddpm" ;;
     train)    echo "tensor autograd nn ddpm train" ;;
-    apps)     echo "tensor autograd nn ddpm train apps" ;;
+    derivations) echo "tensor autograd ddpm derivations" ;;
+    apps)     echo "tensor autograd nn ddpm train derivations apps" ;;
   esac
 }
 
 bad=0
-for folder in tensor autograd nn ddpm train apps; do
+for folder in tensor autograd nn ddpm train derivations apps; do
   [ -d "$folder" ] || continue
   ok=" $(allowed "$folder") "
   while IFS=: read -r file line text; do
     inc=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^/"]+)\/.*/\1/' <<<"$text")
-    case "$inc" in tensor|autograd|nn|ddpm|train|apps) ;; *) continue ;; esac
+    case "$inc" in tensor|autograd|nn|ddpm|train|derivations|apps) ;; *) continue ;; esac
     if [[ "$ok" != *" $inc "* ]]; then
       echo "layer violation: $file:$line includes $inc/ (a $folder/ file may include only: $(allowed "$folder"))"
       bad=1

@@ -3,7 +3,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "apps/common/degrade.h"
+#include "tensor/image_filter.h"
 #include "nn/checkpoint.h"
 
 namespace dd::app {

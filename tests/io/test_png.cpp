@@ -180,6 +180,54 @@ TEST_CASE("the 5x7 font draws glyphs upright, left to right, 6 pixels apart") {
   CHECK(RgbImage::text_width("1L", 2) == 22);
 }
 
+TEST_CASE("lowercase letters have their own glyphs (t and T differ); text turned up is the same text rotated") {
+  RgbImage lower(5, 7), upper(5, 7);
+  const Rgb ink{0, 0, 0};
+  lower.draw_text(0, 0, "t", ink);
+  upper.draw_text(0, 0, "T", ink);
+  CHECK(lower.pixels() != upper.pixels());
+  // 't': the cross bar on row 2, the hook at the bottom right; 'T': the bar on row 0
+  CHECK(rgb(lower.get(0, 2)) == rgb(ink));
+  CHECK(rgb(lower.get(0, 0)) != rgb(ink));
+  CHECK(rgb(upper.get(0, 0)) == rgb(ink));
+  RgbImage q(5, 7);
+  q.draw_text(0, 0, "~", ink);  // no glyph: the question mark
+  RgbImage mark(5, 7);
+  mark.draw_text(0, 0, "?", ink);
+  CHECK(q.pixels() == mark.pixels());
+
+  const std::string text = "abar_t";
+  const int w = RgbImage::text_width(text);
+  RgbImage flat(w, 7), up(7, w);
+  flat.draw_text(0, 0, text, ink);
+  up.draw_text_up(0, 0, text, ink);
+  int inked = 0;
+  for (int y = 0; y < 7; ++y)
+    for (int x = 0; x < w; ++x) {
+      CHECK(rgb(flat.get(x, y)) == rgb(up.get(y, w - 1 - x)));
+      inked += rgb(flat.get(x, y)) == rgb(ink);
+    }
+  CHECK(inked > 20);
+}
+
+TEST_CASE("a line plot's y label is drawn up the left side, left of the tick labels") {
+  PlotSeries s{"v", {0, 1}, {0.0, 1.0}, Rgb{200, 30, 30}};
+  PlotOptions opt;
+  opt.width = 300;
+  opt.height = 200;
+  auto ink_in_left_strip = [&](const DecodedPng& p) {
+    int n = 0;
+    for (int y = 0; y < p.height; ++y)
+      for (int x = 0; x < 6; ++x) n += p.at(x, y) != std::vector<uint8_t>{255, 255, 255};
+    return n;
+  };
+  const DecodedPng without = decode_png(encode_line_plot_png({s}, opt));
+  opt.y_label = "bits/dim";
+  const DecodedPng with = decode_png(encode_line_plot_png({s}, opt));
+  CHECK(ink_in_left_strip(without) == 0);
+  CHECK(ink_in_left_strip(with) > 5);
+}
+
 TEST_CASE("a line plot: size, white background, the series colour where the data is") {
   PlotSeries up{"loss", {0, 50, 100}, {0.0, 0.5, 1.0}, Rgb{200, 30, 30}};
   PlotOptions opt;

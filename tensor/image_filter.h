@@ -1,4 +1,4 @@
-// Image sets for calibrating the sample-quality metrics (apps/eval --calibrate, docs/metrics.md):
+// Image filters, used to calibrate the sample-quality metrics (apps/eval --calibrate, docs/metrics.md):
 // subsets of real digits and the same digits blurred, noised or shifted, and pure noise.
 // Images are [n, 1, 28, 28] in [-1, 1]; every result stays in [-1, 1].
 #pragma once
@@ -9,7 +9,7 @@
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
-namespace dd::app {
+namespace dd {
 
 // images[idx[0]], images[idx[1]], ...
 Tensor<float> take(const Tensor<float>& images, const std::vector<int64_t>& idx);
@@ -24,4 +24,4 @@ Tensor<float> gaussian_noise_images(int64_t n, Rng& rng);
 // Uniform pixels in [-1, 1] (the kind of noise apps/classifier trains towards the uniform prediction).
 Tensor<float> uniform_noise_images(int64_t n, Rng& rng);
 
-}  // namespace dd::app
+}  // namespace dd

@@ -1,9 +1,9 @@
-#include "apps/common/degrade.h"
+#include "tensor/image_filter.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace dd::app {
+namespace dd {
 
 namespace {
 float clip(float v) { return std::min(1.f, std::max(-1.f, v)); }
@@ -77,4 +77,4 @@ Tensor<float> gaussian_noise_images(int64_t n, Rng& rng) {
 
 Tensor<float> uniform_noise_images(int64_t n, Rng& rng) { return rng.uniform<float>({n, 1, 28, 28}, -1.f, 1.f); }
 
-}  // namespace dd::app
+}  // namespace dd

@@ -2,6 +2,9 @@
 // returned rather than fatal (MPI_ERRORS_RETURN) and become exceptions naming the call; every
 // collective is started non-blocking and polled against a deadline, so that a rank that died or
 // hangs makes the others stop with a message instead of waiting forever.
+// The C API only: skip the deprecated C++ bindings (and their warnings).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <chrono>

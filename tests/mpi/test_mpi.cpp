@@ -196,6 +196,25 @@ TEST_CASE("mpi train_mnist: a rank that dies ends the run with a message; the la
   CHECK(std::stoll(f.metadata.at("step")) % 2 == 0);
 }
 
+TEST_CASE("mpi train_mnist: a rank that hangs makes the others stop after --rank-timeout with a message") {
+  ScratchDir dir;
+  const std::string out = dir.file("run");
+  // SIGSTOP freezes the second rank (mpirun sees nothing wrong); rank 0 must not wait forever.
+  const std::string script = mpirun(2, "train_mnist") + tiny_flags(data_dir()) +
+                             " --threads 1 --steps 100000 --ckpt-every 2 --sample-every 0 --eval-every 0 --rank-timeout 5 --out '" +
+                             out + "' &\npid=$!\nfor i in $(seq 900); do [ -f '" + out +
+                             "/last.safetensors' ] && break; sleep 0.1; done\n"
+                             "rank=$(ps -o pid= --ppid $pid | tail -1)\nkill -STOP $rank\nwait $pid\nrc=$?\n"
+                             "kill -KILL $rank 2>/dev/null\nexit $rc\n";
+  write_text_file(dir.file("hang.sh"), script);
+  RunResult r = run("timeout 120 bash '" + dir.file("hang.sh") + "'");
+  INFO(r.err);
+  CHECK(r.code == 4);
+  CHECK(contains(r.err, "waited 5 s for the other ranks (one died or hangs)"));
+  REQUIRE(fs::exists(out + "/last.safetensors"));
+  CHECK(std::stoll(dd::load_safetensors(out + "/last.safetensors").metadata.at("step")) % 2 == 0);
+}
+
 TEST_CASE("mpi nll and sample: 2 ranks give bit-identical results to 1 process") {
   ScratchDir dir;
   const std::string run_dir = dir.file("run");

@@ -12,6 +12,7 @@
 
 #include "apps/common/main.h"
 #include "apps/common/data.h"
+#include "apps/common/dist_eval.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "ddpm/bound.h"
@@ -25,6 +26,9 @@ using namespace dd::app;
 using nlohmann::json;
 
 namespace {
+
+// The ranks of an MPI run (one process without MPI): each evaluates a contiguous share of the batches.
+dist::Comm* g_comm = nullptr;
 
 int run(int argc, char** argv) {
   CLI::App app{"Bits/dim of a train_mnist checkpoint: the full variational bound over all T terms on the first N test digits."};
@@ -55,7 +59,9 @@ int run(int argc, char** argv) {
   if (n > ds.test.size(0))
     throw std::invalid_argument("--n: expected at most " + std::to_string(ds.test.size(0)) + " (the test digits in " +
                                 ds.folder + "), got " + std::to_string(n));
-  fs::create_directories(out);
+  dist::Comm& comm = *g_comm;
+  const bool root = comm.root();
+  if (root) fs::create_directories(out);
   const ddpm::Schedule& schedule = run.schedule;
   const int64_t T = schedule.T;
   ddpm::BoundOptions bo;
@@ -63,28 +69,34 @@ int run(int argc, char** argv) {
   bo.clip_x0 = !no_clip;
 
   const int64_t n_batches = (n + batch - 1) / batch;
-  std::fprintf(stderr, "nll: %s step %lld, %s weights, %lld test digits, T = %lld (%lld network calls), %s x0_hat, %d threads\n",
+  const dist::Share my_batches = dist::share_of(n_batches, comm.rank(), comm.size());
+  if (root) std::fprintf(stderr, "nll: %s step %lld, %s weights, %lld test digits, T = %lld (%lld network calls), %s x0_hat, %d threads\n",
                ckpt.c_str(), static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n),
                static_cast<long long>(T), static_cast<long long>(n_batches * T), no_clip ? "unclipped" : "clipped",
                get_num_threads());
   // The progress counts network calls, the unit of cost: variational_bound makes T per batch.
-  Progress progress("network call", n_batches * T);
+  const int64_t my_calls = (my_batches.end - my_batches.begin) * T;  // rank 0's share on an MPI run
+  Progress progress("network call", my_calls);
   int64_t calls = 0;
   ddpm::Denoiser inner = make_denoiser(*run.model);
   ddpm::Denoiser counted = [&](const Tensor<float>& x, const std::vector<int64_t>& t) {
     Tensor<float> y = inner(x, t);
-    progress.update(std::min(++calls, n_batches * T));
+    if (root) progress.update(std::min(++calls, my_calls));
     return y;
   };
 
-  ddpm::BoundAccumulator bound;
-  for (int64_t b = 0; b < n_batches; ++b) {
+  std::vector<ddpm::BoundResult> results;
+  for (int64_t b = my_batches.begin; b < my_batches.end; ++b) {
     const int64_t first = b * batch, count = std::min(batch, n - first);
     const Tensor<float> x0 = ds.test.slice(0, first, first + count).contiguous();
     Rng rng(seed, static_cast<uint64_t>(b) << 40);  // disjoint noise per batch
-    bound.add(ddpm::variational_bound(schedule, counted, x0, rng, bo));
+    results.push_back(ddpm::variational_bound(schedule, counted, x0, rng, bo));
   }
-  progress.finish();
+  if (root) progress.finish();
+  results = gather_bound_results(comm, results);  // every batch, in order, on rank 0
+  if (!root) return 0;
+  ddpm::BoundAccumulator bound;
+  for (const auto& r : results) bound.add(r);
   const ddpm::BoundSummary summary = bound.summary();
   const bool clipped = summary.clip_x0;
   const double total_bpd = summary.bits_per_dim, stderr_bpd = summary.stderr_bits_per_dim;
@@ -128,4 +140,9 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return dd::app::run_main("nll", run, argc, argv); }
+int main(int argc, char** argv) {
+  auto comm = dd::dist::init(argc, argv);
+  g_comm = comm.get();
+  const int rc = dd::app::run_main("nll", run, argc, argv);
+  return dd::dist::finish(std::move(comm), rc);
+}

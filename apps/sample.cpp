@@ -11,6 +11,7 @@
 
 #include "apps/common/main.h"
 #include "apps/common/data.h"
+#include "apps/common/dist_eval.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "ddpm/sample.h"
@@ -22,6 +23,9 @@ using namespace dd;
 using namespace dd::app;
 
 namespace {
+
+// The ranks of an MPI run (one process without MPI): each samples a contiguous share of the batches.
+dist::Comm* g_comm = nullptr;
 
 // Every batch draws from its own counter range of the generator (2^40 draws apart, far more than
 // T steps of a batch use), so batches never share noise and a run is reproducible from --seed.
@@ -142,9 +146,11 @@ int run(int argc, char** argv) {
     pair_b = gather(ds.test, ib);
   }
 
+  dist::Comm& comm = *g_comm;
+  const bool root = comm.root();
   char eta_text[48];
   std::snprintf(eta_text, sizeof eta_text, "DDIM eta %g", eta);
-  std::fprintf(stderr, "sample: %s step %lld, %s weights, %s, %lld of T = %lld steps, %s x0_hat, %lld samples, seed %llu, %d threads\n",
+  if (root) std::fprintf(stderr, "sample: %s step %lld, %s weights, %s, %lld of T = %lld steps, %s x0_hat, %lld samples, seed %llu, %d threads\n",
                ckpt.c_str(), static_cast<long long>(run.step), raw ? "raw" : "EMA",
                sampler == "ddim" ? eta_text : "ancestral", static_cast<long long>(steps),
                static_cast<long long>(T), no_clip ? "unclipped" : "clipped", static_cast<long long>(n),
@@ -158,9 +164,13 @@ int run(int argc, char** argv) {
   Tensor<float> strip({strip_rows * strip_cols, 1, 28, 28});
   Tensor<float> images({n, 1, 28, 28});
   const int64_t pixels = 28 * 28;
-  Progress progress("sampling step", n_batches * steps);
+  // An MPI run: rank r samples batches [begin, end) (rank 0 has batch 0 and the strip), rank 0 gathers.
+  const dist::Share my_batches = dist::share_of(n_batches, comm.rank(), comm.size());
+  const int64_t my_first = std::min(n, my_batches.begin * batch), my_end = std::min(n, my_batches.end * batch);
+  Tensor<float> my_images({my_end - my_first, 1, 28, 28});
+  Progress progress("sampling step", (my_batches.end - my_batches.begin) * steps);
   int64_t done = 0;
-  for (int64_t b = 0; b < n_batches; ++b) {
+  for (int64_t b = my_batches.begin; b < my_batches.end; ++b) {
     const int64_t first = b * batch, count = std::min(batch, n - first);
     int64_t step_index = 0;
     size_t next_col = 0;
@@ -173,14 +183,16 @@ int run(int argc, char** argv) {
         ++next_col;
       }
       ++step_index;
-      progress.update(++done, "batch " + std::to_string(b + 1) + "/" + std::to_string(n_batches));
+      if (root) progress.update(++done, "batch " + std::to_string(b + 1) + "/" + std::to_string(n_batches));
     };
     Rng rng = batch_rng(seed, b);
     const Shape shape{count, 1, 28, 28};
     const Tensor<float> x = ddpm::sample(schedule, denoiser, shape, rng, o).contiguous();
-    std::copy_n(x.data(), count * pixels, images.data() + first * pixels);
+    std::copy_n(x.data(), count * pixels, my_images.data() + (first - my_first) * pixels);
   }
-  progress.finish();
+  if (root) progress.finish();
+  gather_images(comm, my_images, images);
+  if (!root) return 0;
   const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
   write_png_grid(out, images, columns);
   write_idx_images(idx, images);
@@ -219,4 +231,9 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return dd::app::run_main("sample", run, argc, argv); }
+int main(int argc, char** argv) {
+  auto comm = dd::dist::init(argc, argv);
+  g_comm = comm.get();
+  const int rc = dd::app::run_main("sample", run, argc, argv);
+  return dd::dist::finish(std::move(comm), rc);
+}

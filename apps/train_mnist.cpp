@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "apps/common/sample_quality.h"
 #include "ddpm/bound.h"
 #include "ddpm/sample.h"
+#include "dist/comm.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "train/batches.h"
@@ -44,6 +46,10 @@ constexpr int64_t kDefaultSteps = 6000;
 
 volatile std::sig_atomic_t g_stop_requested = 0;
 void request_stop(int) { g_stop_requested = 1; }
+
+// The ranks of a data-parallel run (one process without MPI): each trains on its shard of every
+// global batch, the gradients are averaged, rank 0 alone writes files and progress.
+dist::Comm* g_comm = nullptr;
 
 // metrics.jsonl: one JSON object per line; training lines and evaluation lines share it.
 struct History {
@@ -138,12 +144,25 @@ int run(int argc, char** argv) {
   bool list_params = false;
   app.add_option("--resume", resume, "continue from this checkpoint (e.g. runs/mnist/last.safetensors)")->group("Run");
   app.add_flag("--list-params", list_params, "print every parameter's name and shape, then the total, and exit");
+  double rank_timeout = 600;
+  app.add_option("--rank-timeout", rank_timeout, "MPI runs: seconds a rank waits for the others before declaring the run broken")
+      ->capture_default_str()->group("Run");
   if (const auto code = dd::app::parse_flags(app, "train_mnist", argc, argv)) return *code;
 
   TrainConfig cfg = cli;
   if (!resume.empty()) cfg = merge_for_resume(read_run_config(resume), cli, passed_keys(app), resume);
   cfg.validate();
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+  dist::Comm& comm = *g_comm;
+  const bool root = comm.root();
+  comm.timeout_s = rank_timeout;
+  if (cfg.batch % comm.size() != 0) {
+    if (root)
+      std::fprintf(stderr, "train_mnist: --batch: expected a multiple of the %d ranks (the global batch is split evenly), got %lld\n",
+                   comm.size(), static_cast<long long>(cfg.batch));
+    return 2;
+  }
+  const int64_t local_batch = cfg.batch / comm.size(), first_sample = comm.rank() * local_batch;
 
   Rng init_rng(cfg.seed);
   UNet<float> model(cfg.unet(), init_rng);
@@ -153,9 +172,9 @@ int run(int argc, char** argv) {
   }
 
   const fs::path out = cfg.out;
-  fs::create_directories(out);
+  if (root) fs::create_directories(out);
   Dataset data = load_dataset(cfg.dataset, cfg.data);
-  std::fprintf(stderr, "data: %s\n", data.describe().c_str());
+  if (root) std::fprintf(stderr, "data: %s\n", data.describe().c_str());
 
   AdamConfig adam_cfg;
   adam_cfg.lr = cfg.lr;
@@ -167,7 +186,7 @@ int run(int argc, char** argv) {
   if (!resume.empty()) {
     CheckpointInfo info = load_checkpoint(resume, model, &ema, &adam);
     start_step = info.step;
-    std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
+    if (root) std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
   const ddpm::Schedule schedule = cfg.make_schedule();
     train::TrainStepConfig step_cfg;
@@ -181,7 +200,8 @@ int run(int argc, char** argv) {
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
   std::unique_ptr<SampleQuality> quality;
-  if (cfg.sample_every > 0 && !cfg.classifier.empty() && fs::exists(cfg.classifier)) {
+  if (!root) {
+  } else if (cfg.sample_every > 0 && !cfg.classifier.empty() && fs::exists(cfg.classifier)) {
     quality = std::make_unique<SampleQuality>(cfg.classifier, data.test, std::min<int64_t>(1000, data.test.size(0)));
     std::fprintf(stderr, "sample quality: %s on every preview\n", cfg.classifier.c_str());
   } else if (cfg.sample_every > 0) {
@@ -189,12 +209,28 @@ int run(int argc, char** argv) {
                  cfg.classifier.c_str());
   }
   const fs::path metrics_path = out / "metrics.jsonl";
-  History history = read_history(metrics_path, start_step);
-  std::ofstream metrics(metrics_path, std::ios::app);
+  History history = root ? read_history(metrics_path, start_step) : History{};
+  std::ofstream metrics;
+  if (root) metrics.open(metrics_path, std::ios::app);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
+  std::signal(SIGHUP, request_stop);
+  // Data parallelism: the flat gradient buffer is summed over the ranks and divided by their
+  // number, the gradient of the mean loss over the global batch (every shard has local_batch images).
+  double allreduce_s = 0;
+  if (comm.size() > 1) {
+    train_step.gradient_hook = [&](Tensor<float>& grads) {
+      const auto t0 = std::chrono::steady_clock::now();
+      comm.allreduce_sum(grads.data(), grads.numel());
+      const float ranks = static_cast<float>(comm.size());
+      float* g = grads.data();
+      for (int64_t i = 0, n = grads.numel(); i < n; ++i) g[i] /= ranks;
+      allreduce_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+  }
 
   auto checkpoint = [&](int64_t step) {
+    if (!root) return;
     CheckpointInfo info;
     info.step = step;
     info.config = cfg.to_json();
@@ -207,6 +243,7 @@ int run(int argc, char** argv) {
     save_checkpoint((out / "last.safetensors").string(), model, &ema, &adam, info);
   };
   auto preview = [&](int64_t step) {
+    if (!root) return;
     EmaSwapGuard use_ema(ema);
     ddpm::Schedule strided = ddpm::respace(schedule, ddpm::strided_timesteps(cfg.T, cfg.sample_steps));
     Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
@@ -231,9 +268,12 @@ int run(int argc, char** argv) {
     }
   };
 
-  std::fprintf(stderr, "training %lld steps, batch %lld, %lld parameters, %d threads -> %s\n",
-               static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch),
-               static_cast<long long>(model.num_parameters()), get_num_threads(), out.c_str());
+  if (root)
+    std::fprintf(stderr, "training %lld steps, batch %lld, %lld parameters, %d threads%s -> %s\n",
+                 static_cast<long long>(cfg.steps), static_cast<long long>(cfg.batch),
+                 static_cast<long long>(model.num_parameters()), get_num_threads(),
+                 comm.size() > 1 ? (" per rank, " + comm.describe() + ", " + std::to_string(local_batch) + " images per rank").c_str() : "",
+                 out.c_str());
   Progress progress("step", cfg.steps, start_step);
   // The smoothed loss is a bias-corrected EMA (0.98) kept in normalized form, m_s = m_{s-1} +
   // 0.02 (loss_s - m_{s-1}) / (1 - 0.98^s), so its whole state is the logged value itself: a resumed
@@ -247,13 +287,18 @@ int run(int argc, char** argv) {
   }
   model.train();
   for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
-    const Tensor<float> x0 = batches.batch_for_step(step);
-    const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T);
-    model.dropout_rng() = stream_rng(cfg.seed, Stream::Dropout, step);
+    Tensor<float> x0 = batches.batch_for_step(step);
+    if (comm.size() > 1) x0 = x0.slice(0, first_sample, first_sample + local_batch).contiguous();
+    const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T, first_sample);
+    model.dropout_rng() = train::dropout_rng(cfg.seed, step, comm.rank());
     const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise);
-    const double loss_value = result.loss, grad_norm = result.grad_norm, lr = result.lr;
+    // The global batch's loss (the mean of the equal shards' means) and whether any rank was
+    // signalled, in one allreduce, so that every rank stops after the same step.
+    double step_sums[2] = {result.loss, g_stop_requested ? 1.0 : 0.0};
+    comm.allreduce_sum(step_sums, 2);
+    const double loss_value = step_sums[0] / comm.size(), grad_norm = result.grad_norm, lr = result.lr;
     if (!result.applied) {
-      std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",
+      if (root) std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",
                    std::isfinite(loss_value) ? "gradient" : "loss", std::isfinite(loss_value) ? grad_norm : loss_value,
                    static_cast<long long>(step));
       return 3;
@@ -263,18 +308,22 @@ int run(int argc, char** argv) {
                               : loss_value;
     have_smooth = true;
     const double shown_loss = loss_smooth;
-    const bool stopping = g_stop_requested != 0;
+    const bool stopping = step_sums[1] > 0;
     const bool save_now = (cfg.ckpt_every > 0 && step % cfg.ckpt_every == 0) || step == cfg.steps || stopping;
     const double samples_per_s = (step - start_step) * cfg.batch / progress.elapsed_s();
-    if (cfg.log_every > 0 && (step % cfg.log_every == 0 || save_now)) {
+    if (root && cfg.log_every > 0 && (step % cfg.log_every == 0 || save_now)) {
       json j{{"step", step}, {"loss", loss_value}, {"loss_smooth", shown_loss}, {"grad_norm", grad_norm},
              {"lr", lr}, {"samples_per_s", samples_per_s}, {"elapsed_s", progress.elapsed_s()}};
+      if (comm.size() > 1) {
+        j["ranks"] = comm.size();
+        j["allreduce_s"] = allreduce_s;  // total so far, this rank's wait included
+      }
       metrics << j.dump() << "\n" << std::flush;
       history.step.push_back(step);
       history.loss_smooth.push_back(shown_loss);
       write_plots(out, history);
     }
-    if (cfg.eval_every > 0 && step % cfg.eval_every == 0) {
+    if (root && cfg.eval_every > 0 && step % cfg.eval_every == 0) {
       EmaSwapGuard use_ema(ema);
       Rng rng = stream_rng(cfg.seed, Stream::Eval, step);
       ddpm::BoundOptions bo;
@@ -287,20 +336,25 @@ int run(int argc, char** argv) {
     }
     if (cfg.sample_every > 0 && step % cfg.sample_every == 0) preview(step);
     if (save_now) checkpoint(step);
-    progress.update(step, "loss " + fmt("%.4f", shown_loss) + (std::isnan(last_bpd) ? "" : "  bpd~" + fmt("%.2f", last_bpd)) +
+    if (root) progress.update(step, "loss " + fmt("%.4f", shown_loss) + (std::isnan(last_bpd) ? "" : "  bpd~" + fmt("%.2f", last_bpd)) +
                               "  " + fmt("%.1f", samples_per_s) + " img/s");
     if (stopping) {
-      std::fprintf(stderr, "\nstopped by signal after step %lld; saved %s\n", static_cast<long long>(step),
+      if (root) std::fprintf(stderr, "\nstopped by signal after step %lld; saved %s\n", static_cast<long long>(step),
                    (out / "last.safetensors").c_str());
       return 0;
     }
   }
-  progress.finish();
+  if (root) progress.finish();
   if (cfg.sample_every > 0 && cfg.steps % cfg.sample_every != 0 && start_step < cfg.steps) preview(cfg.steps);
-  std::fprintf(stderr, "done: %s\n", (out / "last.safetensors").c_str());
+  if (root) std::fprintf(stderr, "done: %s\n", (out / "last.safetensors").c_str());
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) { return dd::app::run_main("train_mnist", run, argc, argv); }
+int main(int argc, char** argv) {
+  auto comm = dd::dist::init(argc, argv);
+  g_comm = comm.get();
+  const int rc = dd::app::run_main("train_mnist", run, argc, argv);
+  return dd::dist::finish(std::move(comm), rc);
+}

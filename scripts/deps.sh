@@ -5,6 +5,9 @@ set -euo pipefail
 
 pkgs=(g++ make pkg-config libopenblas-openmp-dev doctest-dev libstb-dev zlib1g-dev nlohmann-json3-dev
       libcli11-dev curl)
+# Open MPI: only the MPI build (make MPI=1) and its equivalence tests use it.
+mpi_pkgs=(libopenmpi-dev openmpi-bin)
+pkgs+=("${mpi_pkgs[@]}")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,11 +39,32 @@ void BatchSampler::shuffle(int64_t epoch) {
   epoch_ = epoch;
 }
 
-StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T) {
+// Sample g takes block g of the step's timestep stream and blocks [g b, (g + 1) b) of its noise
+// stream (b = the Philox blocks of one image, two normals each): disjoint for every g, and the
+// same whichever process draws it.
+StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T, int64_t first_sample) {
+  if (first_sample < 0) throw std::invalid_argument("draw_step: expected first_sample >= 0, got " + std::to_string(first_sample));
+  const int64_t n = batch_shape.at(0);
+  Shape one = batch_shape;
+  one[0] = 1;
   StepDraws d;
-  d.t = stream_rng(seed, Stream::Timesteps, step).integers(batch_shape.at(0), 1, T + 1);
-  d.noise = stream_rng(seed, Stream::Noise, step).normal<float>(batch_shape);
+  d.noise = Tensor<float>(batch_shape);
+  const int64_t pixels = n > 0 ? d.noise.numel() / n : 0, blocks_per_image = (pixels + 1) / 2;
+  const Rng t_stream = stream_rng(seed, Stream::Timesteps, step), noise_stream = stream_rng(seed, Stream::Noise, step);
+  d.t.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t g = static_cast<uint64_t>(first_sample + i);
+    d.t[i] = Rng(t_stream.seed(), t_stream.counter() + g).integers(1, 1, T + 1)[0];
+    const Tensor<float> eps = Rng(noise_stream.seed(), noise_stream.counter() + g * blocks_per_image).normal<float>(one);
+    std::copy_n(eps.data(), pixels, d.noise.data() + i * pixels);
+  }
   return d;
+}
+
+Rng dropout_rng(uint64_t seed, int64_t step, int rank) {
+  // Rank r > 0 keys its own stream (stream id Dropout + 16 r, clear of every Stream value).
+  const Rng base = stream_rng(seed, Stream::Dropout, static_cast<uint64_t>(step));
+  return Rng(base.seed() + 16 * static_cast<uint64_t>(rank), base.counter());
 }
 
 }  // namespace dd::train

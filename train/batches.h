@@ -33,10 +33,18 @@ class BatchSampler {
 };
 
 // Algorithm 1's draws for step s: t ~ U{1..T} per image and eps ~ N(0, I) of the batch's shape.
+// Each is a function of (seed, step, global sample index) alone: image i of `batch_shape` is
+// sample first_sample + i of the step's global batch, so a process that trains on a shard of the
+// batch (data parallelism) draws exactly the numbers one process draws for those samples.
 struct StepDraws {
   std::vector<int64_t> t;
   Tensor<float> noise;
 };
-StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T);
+StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T, int64_t first_sample = 0);
+
+// The generator of step s's dropout masks on process `rank` (rank 0: the stream a single process
+// uses). Masks are drawn per process, not per global sample, so a run with dropout > 0 depends on
+// the number of processes (statistically alike; dropout is off by default).
+Rng dropout_rng(uint64_t seed, int64_t step, int rank = 0);
 
 }  // namespace dd::train

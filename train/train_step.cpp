@@ -47,7 +47,16 @@ TrainStepResult TrainStep::run(int64_t step, const Tensor<float>& x0, const std:
   }();
   r.loss = loss.loss.item();
   r.per_sample = std::move(loss.per_sample);
-  if (!std::isfinite(r.loss)) return r;
+  if (!std::isfinite(r.loss)) {
+    // The hook may be a collective that other processes are waiting in: join it with a NaN
+    // gradient, so that the reduced gradient is NaN everywhere and every process skips the step.
+    if (gradient_hook) {
+      Tensor<float> nan_grads({model_.num_parameters()});
+      nan_grads.fill(std::numeric_limits<float>::quiet_NaN());
+      gradient_hook(nan_grads);
+    }
+    return r;
+  }
   {
     ProfileScope timed("total", "backward");
     loss.loss.backward();

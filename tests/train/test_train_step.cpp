@@ -3,6 +3,7 @@
 // a non-finite loss, an error for a non-finite update; the denoiser's mode guard; the draws.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -101,6 +102,21 @@ TEST_CASE("TrainStep: a non-finite loss changes nothing; a non-finite update is 
   CHECK(step.run(1, batch(1).x0, batch(1).t, batch(1).noise).applied);
   CHECK(hook_calls == 1);
 
+  // A non-finite loss still calls the hook (other processes wait in its collective), with a NaN
+  // gradient, so that their reduced gradient is NaN too and they skip the step as well.
+  const std::vector<float> kept = net.flat_values().to_vector();
+  bool all_nan = false;
+  step.gradient_hook = [&](TensorF& g) {
+    ++hook_calls;
+    all_nan = g.numel() == net.num_parameters() && std::all_of(g.data(), g.data() + g.numel(), [](float v) { return std::isnan(v); });
+  };
+  Batch bad = batch(3);
+  bad.x0.data()[0] = NAN;
+  CHECK_FALSE(step.run(3, bad.x0, bad.t, bad.noise).applied);
+  CHECK(hook_calls == 2);
+  CHECK(all_nan);
+  CHECK(net.flat_values().to_vector() == kept);
+
   train::TrainStepConfig huge;
   huge.lr = INFINITY;
   train::TrainStep diverging(net, adam, ema, s, huge);
@@ -144,4 +160,21 @@ TEST_CASE("draw_step and BatchSampler: a function of (seed, step) alone; batches
   CHECK(again.batch_for_step(2).to_vector() == train::BatchSampler(images, 2, 9).batch_for_step(2).to_vector());
   CHECK_THROWS_WITH(train::BatchSampler(images, 7, 9), doctest::Contains("expected 1 to 6"));
   CHECK_THROWS_WITH(train::BatchSampler(images, 0, 9), doctest::Contains("got 0"));
+}
+
+TEST_CASE("draw_step: a shard of the global batch draws exactly the global batch's numbers for its samples") {
+  // Data parallelism relies on it: process r trains on samples [r n, (r + 1) n) of the step's batch.
+  const Shape global{6, 1, 3, 3}, shard{3, 1, 3, 3};
+  const train::StepDraws all = train::draw_step(9, 4, global, 1000);
+  const train::StepDraws second = train::draw_step(9, 4, shard, 1000, 3);
+  const train::StepDraws first = train::draw_step(9, 4, shard, 1000, 0);
+  const auto noise = all.noise.to_vector();
+  CHECK(std::vector<float>(noise.begin(), noise.begin() + 27) == first.noise.to_vector());
+  CHECK(std::vector<float>(noise.begin() + 27, noise.end()) == second.noise.to_vector());
+  CHECK(std::vector<int64_t>(all.t.begin(), all.t.begin() + 3) == first.t);
+  CHECK(std::vector<int64_t>(all.t.begin() + 3, all.t.end()) == second.t);
+  // and the samples differ from each other (no stream reused between samples)
+  CHECK(first.noise.to_vector() != second.noise.to_vector());
+  CHECK(train::dropout_rng(9, 4, 0).state() == train::stream_rng(9, train::Stream::Dropout, 4).state());
+  CHECK(train::dropout_rng(9, 4, 1).uniform<float>({4}).to_vector() != train::dropout_rng(9, 4, 0).uniform<float>({4}).to_vector());
 }

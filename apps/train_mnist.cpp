@@ -122,8 +122,9 @@ TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& cli, 
   return TrainConfig::from_json(s.dump());
 }
 
-void save_samples(const fs::path& out, const std::string& stem, const Tensor<float>& images) {
-  const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(images.size(0)))));
+// columns 0: a square grid.
+void save_samples(const fs::path& out, const std::string& stem, const Tensor<float>& images, int columns = 0) {
+  if (columns <= 0) columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(images.size(0)))));
   write_png_grid((out / (stem + ".png")).string(), images, columns);
   write_idx_images((out / (stem + "-idx3-ubyte")).string(), images);
 }
@@ -178,6 +179,15 @@ int run(int argc, char** argv) {
   train::TrainStep train_step(model, adam, ema, schedule, step_cfg);
   ddpm::Denoiser denoiser = make_denoiser(model);
   train::BatchSampler batches(data.train, cfg.batch, cfg.seed);
+  // --cond: the training labels, and the preview's labels (one row per digit, columns = sample_n / 10).
+  std::vector<int64_t> train_labels, preview_labels;
+  const int64_t preview_columns = cfg.cond ? std::max<int64_t>(1, cfg.sample_n / 10) : 0;
+  if (cfg.cond) {
+    train_labels = load_labels(data.folder, true);
+    for (int64_t digit = 0; digit < 10; ++digit) preview_labels.insert(preview_labels.end(), preview_columns, digit);
+    std::fprintf(stderr, "class-conditional: %zu labels, p_uncond %g; previews: one row per digit, guidance %g\n",
+                 train_labels.size(), cfg.p_uncond, train::kDefaultGuidance);
+  }
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
   std::unique_ptr<SampleQuality> quality;
@@ -212,10 +222,12 @@ int run(int argc, char** argv) {
     Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
     ddpm::SampleOptions opts;
     opts.variance = cfg.variance_type();
-    Tensor<float> images = ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
+    Tensor<float> images = cfg.cond ? ddpm::sample_ancestral(strided, train::make_guided_denoiser(model, preview_labels, train::kDefaultGuidance),
+                                                              {static_cast<int64_t>(preview_labels.size()), 1, 28, 28}, rng, opts)
+                                    : ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
     char stem[64];
     std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
-    save_samples(out, stem, images);
+    save_samples(out, stem, images, static_cast<int>(preview_columns));
     if (quality && images.size(0) > SampleQuality::kNeighbours) {
       SampleMetrics m = quality->measure(images);
       json j = json::parse(m.to_json());
@@ -250,7 +262,11 @@ int run(int argc, char** argv) {
     const Tensor<float> x0 = batches.batch_for_step(step);
     const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T);
     model.dropout_rng() = stream_rng(cfg.seed, Stream::Dropout, step);
-    const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise);
+    const train::TrainStepResult result =
+        cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, {},
+                                  train::drop_labels(cfg.seed, step, batches.labels_for_step(step, train_labels), cfg.p_uncond,
+                                                     model.config().null_label()))
+                 : train_step.run(step, x0, draws.t, draws.noise);
     const double loss_value = result.loss, grad_norm = result.grad_norm, lr = result.lr;
     if (!result.applied) {
       std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",

@@ -184,6 +184,9 @@ int run(int argc, char** argv) {
   const int64_t preview_columns = cfg.cond ? std::max<int64_t>(1, cfg.sample_n / 10) : 0;
   if (cfg.cond) {
     train_labels = load_labels(data.folder, true);
+    if (static_cast<int64_t>(train_labels.size()) != data.train.size(0))
+      throw std::runtime_error("--cond: expected one training label per image (" + std::to_string(data.train.size(0)) + ") in " +
+                               data.folder + ", got " + std::to_string(train_labels.size()));
     for (int64_t digit = 0; digit < 10; ++digit) preview_labels.insert(preview_labels.end(), preview_columns, digit);
     std::fprintf(stderr, "class-conditional: %zu labels, p_uncond %g; previews: one row per digit, guidance %g\n",
                  train_labels.size(), cfg.p_uncond, train::kDefaultGuidance);

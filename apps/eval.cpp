@@ -7,8 +7,10 @@
 //                                                   (--grid-cols, --cell, --padding as write_png_grid)
 //   ./apps/eval --calibrate --classifier FILE       the calibration tables of docs/metrics.md
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <string>
@@ -114,6 +116,65 @@ int calibrate(const std::string& classifier, const Dataset& data, const std::str
   return 0;
 }
 
+// Rows idx of a [N, D] feature matrix.
+Tensor<double> rows_of(const Tensor<double>& m, const std::vector<int64_t>& idx) {
+  const int64_t d = m.size(1);
+  Tensor<double> out({static_cast<int64_t>(idx.size()), d});
+  const Tensor<double> c = m.contiguous();
+  for (size_t i = 0; i < idx.size(); ++i) std::copy_n(c.data() + idx[i] * d, d, out.data() + static_cast<int64_t>(i) * d);
+  return out;
+}
+
+// --labels (samples of a class-conditional model, apps/sample --digit): the fraction classified as
+// their asked digit, per class and overall, and per class the FID against all held-out test digits
+// of that class. Table on stderr; the JSON keys asked_* for the stdout line.
+IdxArray read_asked_labels(const std::string& labels_path, int64_t n) {
+  const IdxArray a = read_idx_labels(labels_path);
+  if (a.dims[0] != n)
+    throw std::invalid_argument("--labels " + labels_path + ": expected one label per sample (" + std::to_string(n) + "), got " +
+                                std::to_string(a.dims[0]));
+  for (int64_t i = 0; i < n; ++i)
+    if (a.data[i] > 9)
+      throw std::invalid_argument("--labels " + labels_path + ": expected digits 0..9, got " + std::to_string(a.data[i]) +
+                                  " at position " + std::to_string(i));
+  return a;
+}
+
+nlohmann::json asked_label_report(const std::string& labels_path, const IdxArray& a, const Tensor<float>& x, const SampleQuality& quality,
+                                  const Dataset& data) {
+  const int64_t n = x.size(0);
+  const ClassifierOutputs s = classify(quality.model(), x);
+  const std::vector<int64_t> test_labels = load_labels(data.folder, false);
+  const ClassifierOutputs real = classify(quality.model(), data.test);
+  nlohmann::json per_class = nlohmann::json::object();
+  int64_t hits = 0;
+  std::fprintf(stderr, "asked digits (%s): fraction classified as asked, FID against that class's held-out test digits\n",
+               labels_path.c_str());
+  std::fprintf(stderr, "| digit | samples | classified as asked | FID (vs held-out of the digit) |\n|---|---:|---:|---:|\n");
+  for (int64_t c = 0; c < 10; ++c) {
+    std::vector<int64_t> mine, held_out;
+    int64_t class_hits = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (a.data[i] == c) {
+        mine.push_back(i);
+        const double* p = s.probs.data() + i * 10;
+        class_hits += (std::max_element(p, p + 10) - p) == c;
+      }
+    if (mine.empty()) continue;
+    for (int64_t i = 0; i < static_cast<int64_t>(test_labels.size()); ++i)
+      if (test_labels[i] == c) held_out.push_back(i);
+    hits += class_hits;
+    const double frac = static_cast<double>(class_hits) / static_cast<double>(mine.size());
+    // The Frechet distance needs a covariance: at least two samples.
+    const double fid = mine.size() >= 2 ? frechet_distance(rows_of(s.features, mine), rows_of(real.features, held_out)) : NAN;
+    std::fprintf(stderr, "| %lld | %zu | %.3f | %.2f (vs %zu) |\n", static_cast<long long>(c), mine.size(), frac, fid, held_out.size());
+    per_class[std::to_string(c)] = {{"n", mine.size()}, {"classified_as_asked", frac}, {"fid", fid}, {"n_real", held_out.size()}};
+  }
+  const double overall = static_cast<double>(hits) / static_cast<double>(n);
+  std::fprintf(stderr, "overall: %.3f of %lld samples classified as their asked digit\n", overall, static_cast<long long>(n));
+  return {{"asked_classified_as_asked", overall}, {"asked_per_class", per_class}, {"labels", labels_path}};
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"Sample-quality metrics from the MNIST classifier (docs/metrics.md): classifier-FID, Inception-score analogue, "
                "class histogram and its KL to uniform, confidences, k-NN precision and recall (k = 3). Table on stderr, one "
@@ -136,6 +197,9 @@ int run(int argc, char** argv) {
   app.add_option("--sizes", sizes, "--calibrate: set sizes N (comma-separated)")->delimiter(',')->capture_default_str();
   app.add_option("--seed", seed, "--calibrate: seed of the random subsets and noise")->capture_default_str();
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or all cores)")->check(CLI::NonNegativeNumber);
+  std::string labels_path;
+  app.add_option("--labels", labels_path, "IDX label file of the asked digits (apps/sample --digit): fraction classified as "
+                                          "asked and FID per class");
   if (const auto code = dd::app::parse_flags(app, "eval", argc, argv)) return *code;
   if (samples.empty() == !calibrate_mode) {
     std::fprintf(stderr, "eval: expected either SAMPLES or --calibrate (see --help)\n");
@@ -152,8 +216,15 @@ int run(int argc, char** argv) {
   if (n < kNeighbours + 1) throw std::invalid_argument(samples + ": expected at least " + std::to_string(kNeighbours + 1) + " images, got " + std::to_string(n));
   const Dataset data = load_dataset("mnist", data_dir);
   const SampleQuality quality(classifier, data.test, n_real > 0 ? n_real : std::min<int64_t>(n, data.test.size(0)));
+  const IdxArray asked = labels_path.empty() ? IdxArray{} : read_asked_labels(labels_path, n);  // checked before the long part
   const SampleMetrics metrics = quality.measure(x);
   std::fprintf(stderr, "%s: %s", samples.c_str(), metrics.to_table().c_str());
+  if (!labels_path.empty()) {
+    nlohmann::json j = nlohmann::json::parse(metrics.to_json());
+    j.update(asked_label_report(labels_path, asked, x, quality, data));
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
   std::printf("%s\n", metrics.to_json().c_str());
   return 0;
 }

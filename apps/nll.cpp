@@ -46,6 +46,9 @@ int run(int argc, char** argv) {
   app.add_option("--out", out, "folder for nll-terms.csv and nll-terms.png (default: the checkpoint's folder)");
   app.add_option("--data", data, "folder with the MNIST IDX files (default: the run's --data)");
   app.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  bool null_label = false;
+  app.add_flag("--null-label", null_label, "with a --cond checkpoint: the unconditional bound -log p(x) through the null label "
+                                           "(default: the conditional bound -log p(x | y) with the true test labels)");
   if (const auto code = dd::app::parse_flags(app, "nll", argc, argv)) return *code;
   if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
@@ -61,6 +64,15 @@ int run(int argc, char** argv) {
                                 ds.folder + "), got " + std::to_string(n));
   dist::Comm& comm = *g_comm;
   const bool root = comm.root();
+  // A conditional model's bound is -log p(x | y) with each test digit's true label (--null-label:
+  // the null label, i.e. the unconditional model inside it).
+  const bool conditional = run.model->conditional() && !null_label;
+  if (null_label && !run.model->conditional())
+    throw std::invalid_argument("--null-label: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
+  std::vector<int64_t> test_labels, batch_labels;
+  if (conditional) test_labels = load_labels(ds.folder, false);
+  const std::string what = conditional ? "conditional bound -log p(x | y), true test labels"
+                                       : run.model->conditional() ? "unconditional bound -log p(x), null label" : "bound -log p(x)";
   if (root) fs::create_directories(out);
   const ddpm::Schedule& schedule = run.schedule;
   const int64_t T = schedule.T;
@@ -78,7 +90,7 @@ int run(int argc, char** argv) {
   const int64_t my_calls = (my_batches.end - my_batches.begin) * T;  // rank 0's share on an MPI run
   Progress progress("network call", my_calls);
   int64_t calls = 0;
-  ddpm::Denoiser inner = make_denoiser(*run.model);
+  ddpm::Denoiser inner = conditional ? make_denoiser(*run.model, batch_labels) : make_denoiser(*run.model);
   ddpm::Denoiser counted = [&](const Tensor<float>& x, const std::vector<int64_t>& t) {
     Tensor<float> y = inner(x, t);
     if (root) progress.update(std::min(++calls, my_calls));
@@ -89,6 +101,7 @@ int run(int argc, char** argv) {
   for (int64_t b = my_batches.begin; b < my_batches.end; ++b) {
     const int64_t first = b * batch, count = std::min(batch, n - first);
     const Tensor<float> x0 = ds.test.slice(0, first, first + count).contiguous();
+    if (conditional) batch_labels.assign(test_labels.begin() + first, test_labels.begin() + first + count);
     Rng rng(seed, static_cast<uint64_t>(b) << 40);  // disjoint noise per batch
     results.push_back(ddpm::variational_bound(schedule, counted, x0, rng, bo));
   }
@@ -126,6 +139,7 @@ int run(int argc, char** argv) {
   std::printf("checkpoint %s (step %lld, %s weights), %lld test digits, T = %lld, x0_hat %s\n", ckpt.c_str(),
               static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n), static_cast<long long>(T),
               clipped ? "clipped to [-1, 1]" : "not clipped");
+  std::printf("%s\n", what.c_str());
   std::printf("bound       %.4f +- %.4f bits/dim (standard error over images)\n", total_bpd, stderr_bpd);
   std::printf("  L_T           %.6f bits/dim (prior)\n", prior_bpd);
   std::printf("  sum L_{t-1}   %.6f bits/dim (t = 2..T)\n", diffusion_bpd);
@@ -133,7 +147,7 @@ int run(int argc, char** argv) {
   std::printf("per-term means: %s and %s\n", csv_path.c_str(), png_path.c_str());
   json j{{"bits_per_dim", total_bpd}, {"L_T", prior_bpd}, {"L_sum", diffusion_bpd}, {"L_0", decoder_bpd},
          {"stderr", stderr_bpd}, {"n", n}, {"clip", clipped}, {"step", run.step}, {"T", T}, {"ema", !raw},
-         {"checkpoint", ckpt}, {"csv", csv_path}, {"plot", png_path}};
+         {"checkpoint", ckpt}, {"csv", csv_path}, {"plot", png_path}, {"conditional", conditional}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -67,6 +67,21 @@ Tensor<float> gather(const Tensor<float>& images, const std::vector<int64_t>& id
   return out;
 }
 
+// --digit values: 0..9 each (repeatable), or "all" for 0..9 in order.
+std::vector<int64_t> parse_digits(const std::vector<std::string>& values) {
+  std::vector<int64_t> digits;
+  for (const std::string& v : values) {
+    if (v == "all") {
+      for (int64_t d = 0; d < 10; ++d) digits.push_back(d);
+      continue;
+    }
+    if (v.size() != 1 || v[0] < '0' || v[0] > '9')
+      throw std::invalid_argument("--digit: expected a digit 0..9 or all, got '" + v + "'");
+    digits.push_back(v[0] - '0');
+  }
+  return digits;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"Draw samples from a train_mnist checkpoint (EMA weights unless --raw): a PNG grid and an IDX file."};
   std::string ckpt, out = "samples.png", idx, sampler = "ancestral", progressive, interp_out, data;
@@ -94,7 +109,26 @@ int run(int argc, char** argv) {
   app.add_option("--t", interp_t, "step at which --interpolate mixes the two digits (0 = T/2)")->capture_default_str();
   app.add_option("--pair", pairs, "test-digit indices I,J to interpolate, one row each (repeatable; default 0,1)");
   app.add_option("--data", data, "folder with the MNIST IDX files for --interpolate (default: the run's --data)");
+  // Class-conditional checkpoints (train_mnist --cond): classifier-free guidance.
+  std::vector<std::string> digit_flags;
+  double guidance = train::kDefaultGuidance;
+  std::string labels_out;
+  app.add_option("--digit", digit_flags, "with a --cond checkpoint: draw this digit, one row of --n per --digit (repeatable; "
+                                         "'all' = 0..9); --n defaults to 10 here")->group("Conditional");
+  app.add_option("--guidance", guidance, "guidance weight w: eps = (1 + w) eps(x, y) - w eps(x, null)")
+      ->capture_default_str()->group("Conditional");
+  app.add_option("--labels", labels_out, "IDX label file of the asked digits (default: the --out name with -labels-idx1-ubyte)")
+      ->group("Conditional");
   if (const auto code = dd::app::parse_flags(app, "sample", argc, argv)) return *code;
+  const std::vector<int64_t> digits = parse_digits(digit_flags);
+  if (digits.empty() && (app.count("--guidance") || app.count("--labels")))
+    throw std::invalid_argument("--guidance / --labels: expected together with --digit, got no --digit");
+  if (!std::isfinite(guidance) || guidance < 0)
+    throw std::invalid_argument("--guidance: expected a finite weight >= 0, got " + std::to_string(guidance));
+  const int64_t per_digit = digits.empty() ? 0 : (app.count("--n") ? n : 10);
+  if (!digits.empty()) n = per_digit * static_cast<int64_t>(digits.size());
+  if (labels_out.empty() && !digits.empty())
+    labels_out = std::filesystem::path(out).replace_extension("").string() + "-labels-idx1-ubyte";
   if (n < 1) throw std::invalid_argument("--n: expected >= 1, got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
   if (sampler != "ancestral" && sampler != "ddim")
@@ -112,6 +146,8 @@ int run(int argc, char** argv) {
   if (threads > 0) set_num_threads(threads);
 
   LoadedRun run = load_run(ckpt, !raw);
+  if (!digits.empty() && !run.model->conditional())
+    throw std::invalid_argument("--digit: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
   const ddpm::Schedule& base = run.schedule;
   const int64_t T = base.T;
   if (steps == 0) steps = T;
@@ -123,6 +159,10 @@ int run(int argc, char** argv) {
     throw std::invalid_argument("--t: expected 1.." + std::to_string(T) + " (T of the checkpoint), got " + std::to_string(interp_t));
   const ddpm::Schedule schedule = steps == T ? base : ddpm::respace(base, ddpm::strided_timesteps(T, steps));
   ddpm::Denoiser denoiser = make_denoiser(*run.model);
+  // The asked digit of every sample (one row of per_digit each), and the current batch's slice of it.
+  std::vector<int64_t> asked, batch_labels;
+  for (int64_t d : digits) asked.insert(asked.end(), per_digit, d);
+  const ddpm::Denoiser guided = digits.empty() ? denoiser : train::make_guided_denoiser(*run.model, batch_labels, guidance);
   ddpm::SampleOptions opts;
   opts.sampler = ddpm::sampler_type_from_string(sampler);
   opts.eta = eta;
@@ -155,6 +195,9 @@ int run(int argc, char** argv) {
                sampler == "ddim" ? eta_text : "ancestral", static_cast<long long>(steps),
                static_cast<long long>(T), no_clip ? "unclipped" : "clipped", static_cast<long long>(n),
                static_cast<unsigned long long>(seed), get_num_threads());
+  if (!digits.empty())
+    std::fprintf(stderr, "sample: %lld per digit of %zu asked, guidance w = %g\n", static_cast<long long>(per_digit),
+                 digits.size(), guidance);
 
   // Main samples, batch by batch; the progressive strip follows the first rows of the first batch.
   const int64_t n_batches = (n + batch - 1) / batch;
@@ -187,16 +230,22 @@ int run(int argc, char** argv) {
     };
     Rng rng = batch_rng(seed, b);
     const Shape shape{count, 1, 28, 28};
-    const Tensor<float> x = ddpm::sample(schedule, denoiser, shape, rng, o).contiguous();
+    if (!digits.empty()) batch_labels.assign(asked.begin() + first, asked.begin() + first + count);
+    const Tensor<float> x = ddpm::sample(schedule, guided, shape, rng, o).contiguous();
     std::copy_n(x.data(), count * pixels, my_images.data() + (first - my_first) * pixels);
   }
   if (root) progress.finish();
   gather_images(comm, my_images, images);
   if (!root) return 0;
-  const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const int columns = digits.empty() ? static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)))) : static_cast<int>(per_digit);
   write_png_grid(out, images, columns);
   write_idx_images(idx, images);
   std::printf("samples: %s and %s (%lld images)\n", out.c_str(), idx.c_str(), static_cast<long long>(n));
+  if (!digits.empty()) {
+    write_idx_labels(labels_out, std::vector<uint8_t>(asked.begin(), asked.end()));
+    std::printf("labels: %s (the asked digit of each sample, one row of %lld per digit)\n", labels_out.c_str(),
+                static_cast<long long>(per_digit));
+  }
   if (!progressive.empty()) {
     write_png_grid(progressive, strip, static_cast<int>(strip_cols));
     std::printf("progressive: %s (%lld samples x %lld steps of x0_hat, t from %lld down to 1)\n", progressive.c_str(),

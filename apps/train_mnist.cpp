@@ -128,8 +128,9 @@ TrainConfig merge_for_resume(const TrainConfig& stored, const TrainConfig& cli, 
   return TrainConfig::from_json(s.dump());
 }
 
-void save_samples(const fs::path& out, const std::string& stem, const Tensor<float>& images) {
-  const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(images.size(0)))));
+// columns 0: a square grid.
+void save_samples(const fs::path& out, const std::string& stem, const Tensor<float>& images, int columns = 0) {
+  if (columns <= 0) columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(images.size(0)))));
   write_png_grid((out / (stem + ".png")).string(), images, columns);
   write_idx_images((out / (stem + "-idx3-ubyte")).string(), images);
 }
@@ -197,6 +198,18 @@ int run(int argc, char** argv) {
   train::TrainStep train_step(model, adam, ema, schedule, step_cfg);
   ddpm::Denoiser denoiser = make_denoiser(model);
   train::BatchSampler batches(data.train, cfg.batch, cfg.seed);
+  // --cond: the training labels, and the preview's labels (one row per digit, columns = sample_n / 10).
+  std::vector<int64_t> train_labels, preview_labels;
+  const int64_t preview_columns = cfg.cond ? std::max<int64_t>(1, cfg.sample_n / 10) : 0;
+  if (cfg.cond) {
+    train_labels = load_labels(data.folder, true);
+    if (static_cast<int64_t>(train_labels.size()) != data.train.size(0))
+      throw std::runtime_error("--cond: expected one training label per image (" + std::to_string(data.train.size(0)) + ") in " +
+                               data.folder + ", got " + std::to_string(train_labels.size()));
+    for (int64_t digit = 0; digit < 10; ++digit) preview_labels.insert(preview_labels.end(), preview_columns, digit);
+    std::fprintf(stderr, "class-conditional: %zu labels, p_uncond %g; previews: one row per digit, guidance %g\n",
+                 train_labels.size(), cfg.p_uncond, train::kDefaultGuidance);
+  }
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
   std::unique_ptr<SampleQuality> quality;
@@ -249,10 +262,12 @@ int run(int argc, char** argv) {
     Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
     ddpm::SampleOptions opts;
     opts.variance = cfg.variance_type();
-    Tensor<float> images = ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
+    Tensor<float> images = cfg.cond ? ddpm::sample_ancestral(strided, train::make_guided_denoiser(model, preview_labels, train::kDefaultGuidance),
+                                                              {static_cast<int64_t>(preview_labels.size()), 1, 28, 28}, rng, opts)
+                                    : ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
     char stem[64];
     std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
-    save_samples(out, stem, images);
+    save_samples(out, stem, images, static_cast<int>(preview_columns));
     if (quality && images.size(0) > SampleQuality::kNeighbours) {
       SampleMetrics m = quality->measure(images);
       json j = json::parse(m.to_json());
@@ -288,10 +303,17 @@ int run(int argc, char** argv) {
   model.train();
   for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
     Tensor<float> x0 = batches.batch_for_step(step);
+    std::vector<int64_t> labels;
+    if (cfg.cond) {
+      labels = batches.labels_for_step(step, train_labels);
+      if (comm.size() > 1) labels = std::vector<int64_t>(labels.begin() + first_sample, labels.begin() + first_sample + local_batch);
+      labels = train::drop_labels(cfg.seed, step, labels, cfg.p_uncond, model.config().null_label(), first_sample);
+    }
     if (comm.size() > 1) x0 = x0.slice(0, first_sample, first_sample + local_batch).contiguous();
     const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T, first_sample);
     model.dropout_rng() = train::dropout_rng(cfg.seed, step, comm.rank());
-    const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise);
+    const train::TrainStepResult result =
+        cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, {}, labels) : train_step.run(step, x0, draws.t, draws.noise);
     // The global batch's loss (the mean of the equal shards' means) and whether any rank was
     // signalled, in one allreduce, so that every rank stops after the same step.
     double step_sums[2] = {result.loss, g_stop_requested ? 1.0 : 0.0};

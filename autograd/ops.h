@@ -79,6 +79,9 @@ template <class T> Var<T> max_pool2x2(const Var<T>& x);
 template <class T> Var<T> avg_pool2x2(const Var<T>& x);
 // mean_n -log softmax(logits[n])[labels[n]] (F.cross_entropy), logits [N, K], labels in [0, K)
 template <class T> Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels);
+// Embedding lookup (a gather of rows): weight [K, D], indices in [0, K) -> [N, D], row n = weight[indices[n]].
+// The gradient of a row used several times is the sum of its uses.
+template <class T> Var<T> embedding(const Var<T>& weight, const std::vector<int64_t>& indices);
 // Fraction of rows n whose argmax (first maximum on ties) equals labels[n]; logits [N, K], N >= 1.
 // A metric, not differentiable: it takes the values and records nothing on the tape.
 template <class T> double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels);

@@ -226,6 +226,32 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<int64_t>& labels) {
   });
 }
 
+// y[n, :] = W[i_n, :]
+//   dL/dW[k, :] = sum_{n : i_n = k} g[n, :]  (rows never looked up get 0)
+template <class T>
+Var<T> embedding(const Var<T>& weight, const std::vector<int64_t>& indices) {
+  const Shape& s = weight.shape();
+  if (s.size() != 2) shape_error("embedding", "a weight [K, D]", shape_str(s));
+  const int64_t K = s[0], D = s[1], N = static_cast<int64_t>(indices.size());
+  for (int64_t n = 0; n < N; ++n)
+    if (indices[n] < 0 || indices[n] >= K)
+      throw std::invalid_argument("embedding: expected indices in [0, " + std::to_string(K) + "), got " +
+                                  std::to_string(indices[n]) + " at position " + std::to_string(n));
+  const Tensor<T> w = weight.value().contiguous();
+  Tensor<T> y = Tensor<T>::uninitialized({N, D});
+  for (int64_t n = 0; n < N; ++n) std::copy_n(w.data() + indices[n] * D, D, y.data() + n * D);
+  return make_result<T>("embedding", y, {weight}, [indices, K, D, N](const Tensor<T>& g, const std::vector<bool>&) {
+    const Tensor<T> gc = g.contiguous();
+    Tensor<T> dw({K, D});
+    for (int64_t n = 0; n < N; ++n) {
+      T* row = dw.data() + indices[n] * D;
+      const T* gr = gc.data() + n * D;
+      for (int64_t d = 0; d < D; ++d) row[d] += gr[d];
+    }
+    return std::vector<Tensor<T>>{dw};
+  });
+}
+
 template <class T>
 double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels) {
   const Shape& s = logits.shape();
@@ -255,7 +281,8 @@ double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels) {
   template Var<T> max_pool2x2(const Var<T>&);                                      \
   template Var<T> avg_pool2x2(const Var<T>&);                                      \
   template Var<T> cross_entropy(const Var<T>&, const std::vector<int64_t>&);        \
-  template double accuracy(const Tensor<T>&, const std::vector<int64_t>&);
+  template double accuracy(const Tensor<T>&, const std::vector<int64_t>&);          \
+  template Var<T> embedding(const Var<T>&, const std::vector<int64_t>&);
 DD_INSTANTIATE(float)
 DD_INSTANTIATE(double)
 #undef DD_INSTANTIATE

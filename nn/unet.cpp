@@ -32,6 +32,7 @@ void UNetConfig::validate() const {
       fail("ch_mult", "ch * mult divisible by the " + std::to_string(GroupNorm<float>::kGroups) + " GroupNorm groups",
            "ch " + std::to_string(ch) + ", ch_mult " + vec_str(ch_mult));
   if (num_res_blocks < 1) fail("num_res_blocks", ">= 1", std::to_string(num_res_blocks));
+  if (num_classes < 0) fail("num_classes", ">= 0 (0: unconditional)", std::to_string(num_classes));
   if (dropout < 0 || dropout >= 1) fail("dropout", "a probability in [0, 1)", std::to_string(dropout));
   // Each Downsample halves the side (rounding up) and each Upsample doubles it: the decoder meets
   // the encoder's skips only if every halving is exact.
@@ -49,6 +50,8 @@ std::string UNetConfig::to_json() const {
                       {"ch_mult", ch_mult},         {"num_res_blocks", num_res_blocks},
                       {"attn_resolutions", attn_resolutions}, {"resolution", resolution},
                       {"dropout", dropout},         {"learn_variance", learn_variance}};
+  // Written only for a conditional model, so an unconditional config stays the reference's JSON.
+  if (num_classes > 0) j["num_classes"] = num_classes;
   return j.dump();
 }
 
@@ -70,6 +73,7 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
     if (j.contains("resolution")) c.resolution = j.at("resolution").get<int>();
     if (j.contains("dropout")) c.dropout = j.at("dropout").get<double>();
     if (j.contains("learn_variance")) c.learn_variance = j.at("learn_variance").get<bool>();
+    if (j.contains("num_classes")) c.num_classes = j.at("num_classes").get<int>();
   } catch (const nlohmann::json::exception& e) {
     throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: ") + e.what());
   }
@@ -80,7 +84,7 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
 bool UNetConfig::operator==(const UNetConfig& o) const {
   return in_channels == o.in_channels && ch == o.ch && ch_mult == o.ch_mult && num_res_blocks == o.num_res_blocks &&
          attn_resolutions == o.attn_resolutions && dropout == o.dropout && learn_variance == o.learn_variance &&
-         resolution == o.resolution;
+         resolution == o.resolution && num_classes == o.num_classes;
 }
 
 // ---- levels ----------------------------------------------------------------------------------
@@ -163,6 +167,10 @@ Var<T> UNet<T>::Mid::forward(const Var<T>& h, const Var<T>& temb, Rng& dropout_r
   return block_2.forward(attn_1.forward(block_1.forward(h, temb, dropout_rng)), temb, dropout_rng);
 }
 
+template <class T>
+UNet<T>::LabelEmbedding::LabelEmbedding(int rows, int width)
+    : weight(this->register_parameter("weight", Tensor<T>({int64_t{rows}, int64_t{width}}))) {}
+
 // ---- UNet ------------------------------------------------------------------------------------
 template <class T>
 UNet<T>::UNet(const UNetConfig& cfg, Rng& rng, uint64_t dropout_seed) : config_(cfg), dropout_rng_(dropout_seed) {
@@ -216,12 +224,39 @@ UNet<T>::UNet(const UNetConfig& cfg, Rng& rng, uint64_t dropout_seed) : config_(
   this->register_module("norm_out", *norm_out_);
   conv_out_ = std::make_unique<Conv2d<T>>(cin, cfg.out_channels(), 3, 1, 1, rng);
   this->register_module("conv_out", *conv_out_);
+  // Zero rows: at initialisation every label (and the null label) gives the unconditional network;
+  // the rows still get gradients (the lookup's gradient does not depend on the weight). Drawing
+  // nothing from `rng` keeps the other parameters' initial values those of the unconditional model.
+  if (cfg.num_classes > 0) {
+    label_emb_ = std::make_unique<LabelEmbedding>(cfg.num_classes + 1, temb_ch);
+    this->register_module("label_emb", *label_emb_);
+  }
 
   this->build_flat_buffers();
 }
 
 template <class T>
 Var<T> UNet<T>::forward(const Var<T>& x, const std::vector<int64_t>& t) {
+  return forward_impl(x, t, nullptr);
+}
+
+template <class T>
+Var<T> UNet<T>::forward(const Var<T>& x, const std::vector<int64_t>& t, const std::vector<int64_t>& labels) {
+  if (!conditional())
+    throw std::invalid_argument("UNet.forward: labels given to an unconditional model (num_classes = 0)");
+  if (labels.size() != t.size())
+    shape_error("UNet.forward", "one label per image (" + std::to_string(t.size()) + ")",
+                std::to_string(labels.size()) + " labels");
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] > config_.num_classes)
+      throw std::invalid_argument("UNet.forward: expected labels in 0.." + std::to_string(config_.num_classes) +
+                                  " (" + std::to_string(config_.num_classes) + " = null), got " +
+                                  std::to_string(labels[i]) + " at position " + std::to_string(i));
+  return forward_impl(x, t, &labels);
+}
+
+template <class T>
+Var<T> UNet<T>::forward_impl(const Var<T>& x, const std::vector<int64_t>& t, const std::vector<int64_t>* labels) {
   const int64_t r = config_.resolution;
   if (x.dim() != 4 || x.size(1) != config_.in_channels || x.size(2) != r || x.size(3) != r)
     shape_error("UNet.forward", "input [N, " + std::to_string(config_.in_channels) + ", " + std::to_string(r) + ", " +
@@ -235,6 +270,9 @@ Var<T> UNet<T>::forward(const Var<T>& x, const std::vector<int64_t>& t) {
       throw std::invalid_argument("UNet.forward: expected 0-based timesteps >= 0, got " + std::to_string(ti));
 
   Var<T> temb = temb_->forward(t);
+  // An unconditional call of a conditional model is the null label's.
+  if (conditional())
+    temb = temb + embedding(label_emb_->weight, labels ? *labels : std::vector<int64_t>(t.size(), config_.null_label()));
   Var<T> h = conv_in_->forward(x);
   std::vector<Var<T>> skips{h};
   for (const auto& level : down_) h = level->forward(h, temb, skips, dropout_rng_);

@@ -8,6 +8,11 @@
 //   mid: ResBlock, AttnBlock, ResBlock;
 //   per level from the lowest: num_res_blocks+1 x ResBlock(concat(h, skip)) [+ AttnBlock], Upsample
 //   except at level 0; norm_out, SiLU, conv_out.
+//
+// Class-conditional (num_classes > 0, classifier-free guidance, Ho & Salimans 2022): one more
+// parameter, label_emb.weight [num_classes + 1, 4ch], registered last so every other parameter keeps
+// its name, order and initial value; row y is added to the time embedding, the last row is the null
+// label (the unconditional model). With num_classes = 0 the UNet is exactly the reference's.
 #pragma once
 
 #include <memory>
@@ -27,6 +32,9 @@ struct UNetConfig {
   double dropout = 0.0;                 // before each ResBlock's second conv, training mode only
   bool learn_variance = false;          // output 2 * in_channels (eps and the variance interpolation)
   int resolution = 28;                  // input side length (square images)
+  int num_classes = 0;                  // > 0: class-conditional, labels 0..num_classes-1 and null = num_classes
+
+  int null_label() const { return num_classes; }
 
   int out_channels() const { return learn_variance ? 2 * in_channels : in_channels; }
   // Throws naming the field when the configuration cannot build (e.g. GroupNorm(8) on 12 channels).
@@ -49,6 +57,10 @@ class UNet : public Module<T> {
   // x [N, in_channels, resolution, resolution], t: N 0-based timestep indices (the paper's t - 1)
   // -> [N, out_channels, resolution, resolution].
   Var<T> forward(const Var<T>& x, const std::vector<int64_t>& t);
+  // The class-conditional forward: one label per image in 0..num_classes (num_classes = null).
+  // Throws when the model is unconditional or a label is out of range.
+  Var<T> forward(const Var<T>& x, const std::vector<int64_t>& t, const std::vector<int64_t>& labels);
+  bool conditional() const { return config_.num_classes > 0; }
 
   const UNetConfig& config() const { return config_; }
   Rng& dropout_rng() { return dropout_rng_; }
@@ -90,6 +102,13 @@ class UNet : public Module<T> {
   std::vector<std::unique_ptr<UpLevel>> up_;  // index = resolution level (up.0 is full size)
   std::unique_ptr<GroupNorm<T>> norm_out_;
   std::unique_ptr<Conv2d<T>> conv_out_;
+  // A child module (children list after the module's own parameters): its weight comes last.
+  struct LabelEmbedding : Module<T> {
+    LabelEmbedding(int rows, int width);
+    Var<T> weight;  // [num_classes + 1, 4ch]
+  };
+  std::unique_ptr<LabelEmbedding> label_emb_;  // null when unconditional
+  Var<T> forward_impl(const Var<T>& x, const std::vector<int64_t>& t, const std::vector<int64_t>* labels);
 };
 
 // One line per parameter, `name` padded to 45 characters then the shape as a Python tuple, and a

@@ -30,6 +30,29 @@ Tensor<float> BatchSampler::batch_for_step(int64_t step) {
   return x;
 }
 
+std::vector<int64_t> BatchSampler::labels_for_step(int64_t step, const std::vector<int64_t>& labels) {
+  if (static_cast<int64_t>(labels.size()) != images_.size(0))
+    throw std::invalid_argument("labels: expected one per training image (" + std::to_string(images_.size(0)) + "), got " +
+                                std::to_string(labels.size()));
+  const int64_t epoch = (step - 1) / per_epoch_, pos = (step - 1) % per_epoch_;
+  if (epoch != epoch_) shuffle(epoch);
+  std::vector<int64_t> out(batch_);
+  for (int64_t i = 0; i < batch_; ++i) out[i] = labels[order_[pos * batch_ + i]];
+  return out;
+}
+
+std::vector<int64_t> drop_labels(uint64_t seed, int64_t step, const std::vector<int64_t>& labels, double p_uncond,
+                                 int64_t null_label, int64_t first_sample) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  std::vector<int64_t> out = labels;
+  const Rng stream = stream_rng(seed, Stream::LabelDrop, step);
+  for (int64_t i = 0; i < n; ++i) {
+    Rng draw(stream.seed(), stream.counter() + static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
+    if (draw.uniform1() < p_uncond) out[i] = null_label;
+  }
+  return out;
+}
+
 void BatchSampler::shuffle(int64_t epoch) {
   const int64_t n = images_.size(0);
   Tensor<double> keys = stream_rng(seed_, Stream::Shuffle, epoch).uniform<double>({n});

@@ -11,7 +11,7 @@
 namespace dd::train {
 
 // One stream of the counter-based generator per purpose.
-enum class Stream : uint64_t { Shuffle = 1, Timesteps = 2, Noise = 3, Dropout = 4, Eval = 5, Preview = 6 };
+enum class Stream : uint64_t { Shuffle = 1, Timesteps = 2, Noise = 3, Dropout = 4, Eval = 5, Preview = 6, LabelDrop = 7 };
 Rng stream_rng(uint64_t seed, Stream stream, uint64_t index);
 
 // Mini-batches without replacement: epoch e visits the images in a permutation drawn from
@@ -21,6 +21,8 @@ class BatchSampler {
   // images [N, C, H, W]; throws when batch is not in 1..N.
   BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed);
   Tensor<float> batch_for_step(int64_t step);
+  // The labels of the images batch_for_step(step) returns (labels: one per training image).
+  std::vector<int64_t> labels_for_step(int64_t step, const std::vector<int64_t>& labels);
   int64_t steps_per_epoch() const { return per_epoch_; }
 
  private:
@@ -46,5 +48,11 @@ StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64
 // uses). Masks are drawn per process, not per global sample, so a run with dropout > 0 depends on
 // the number of processes (statistically alike; dropout is off by default).
 Rng dropout_rng(uint64_t seed, int64_t step, int rank = 0);
+
+// Classifier-free guidance's training labels (Ho & Salimans 2022, Algorithm 1): the label of global
+// sample first_sample + i replaced by null_label with probability p_uncond, by a draw from
+// (seed, LabelDrop, step, global sample index) alone, so a shard drops exactly the global batch's labels.
+std::vector<int64_t> drop_labels(uint64_t seed, int64_t step, const std::vector<int64_t>& labels, double p_uncond,
+                                 int64_t null_label, int64_t first_sample = 0);
 
 }  // namespace dd::train

@@ -24,7 +24,7 @@ bool all_finite(const Tensor<float>& t) {
 
 TrainStep::TrainStep(UNet<float>& model, Adam<float>& adam, Ema<float>& ema, const ddpm::Schedule& schedule,
                      const TrainStepConfig& config)
-    : model_(model), adam_(adam), ema_(ema), schedule_(schedule), config_(config), denoiser_(make_train_denoiser(model)) {}
+    : model_(model), adam_(adam), ema_(ema), schedule_(schedule), config_(config), denoiser_(make_train_denoiser(model, labels_)) {}
 
 double TrainStep::lr_at(int64_t step) const {
   if (config_.warmup <= 0) return config_.lr;
@@ -32,7 +32,22 @@ double TrainStep::lr_at(int64_t step) const {
 }
 
 TrainStepResult TrainStep::run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t,
+                               const Tensor<float>& noise, const std::vector<double>& weights,
+                               const std::vector<int64_t>& labels) {
+  if (model_.conditional() != !labels.empty())
+    throw std::invalid_argument(model_.conditional() ? "training step: expected the batch's labels for a conditional model, got none"
+                                                     : "training step: labels given to an unconditional model");
+  labels_ = labels;
+  return run_impl(step, x0, t, noise, weights);
+}
+
+TrainStepResult TrainStep::run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t,
                                const Tensor<float>& noise, const std::vector<double>& weights) {
+  return run(step, x0, t, noise, weights, {});
+}
+
+TrainStepResult TrainStep::run_impl(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t,
+                                    const Tensor<float>& noise, const std::vector<double>& weights) {
   TrainStepResult r;
   r.lr = lr_at(step);
   r.grad_norm = std::numeric_limits<double>::quiet_NaN();

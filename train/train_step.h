@@ -41,6 +41,10 @@ class TrainStep {
   // dropout generator is the caller's (UNet::dropout_rng()).
   TrainStepResult run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t, const Tensor<float>& noise,
                       const std::vector<double>& weights = {});
+  // The same step of a class-conditional model: `labels` (one per image, the null label where it
+  // was dropped, see drop_labels) are the network's labels.
+  TrainStepResult run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t, const Tensor<float>& noise,
+                      const std::vector<double>& weights, const std::vector<int64_t>& labels);
 
   double lr_at(int64_t step) const;
 
@@ -54,7 +58,10 @@ class TrainStep {
   Ema<float>& ema_;
   const ddpm::Schedule& schedule_;
   TrainStepConfig config_;
-  ddpm::TrainDenoiser denoiser_;
+  TrainStepResult run_impl(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t,
+                           const Tensor<float>& noise, const std::vector<double>& weights);
+  std::vector<int64_t> labels_;  // the current step's labels (empty: unconditional)
+  ddpm::TrainDenoiser denoiser_;  // reads labels_
 };
 
 }  // namespace dd::train

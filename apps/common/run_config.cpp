@@ -18,6 +18,7 @@ UNetConfig TrainConfig::unet() const {
   u.dropout = dropout;
   u.learn_variance = variance == "learned";
   u.resolution = 28;
+  u.num_classes = cond ? 10 : 0;
   return u;
 }
 
@@ -40,7 +41,8 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(steps) X(batch) X(lr) X(warmup) X(grad_clip) X(ema_decay) X(weight_decay) X(ch) X(ch_mult)                \
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
-  X(eval_n) X(classifier)
+  X(eval_n) X(classifier)                                                                                      \
+  X(cond) X(p_uncond)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -80,7 +82,8 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
 
 const std::vector<std::string>& structural_keys() {
   static const std::vector<std::string> keys{"ch", "ch_mult", "num_res_blocks", "attn_res", "dropout", "T",
-                                             "schedule", "loss", "variance", "dataset", "batch", "seed"};
+                                             "schedule", "loss", "variance", "dataset", "batch", "seed",
+                                             "cond", "p_uncond"};
   return keys;
 }
 
@@ -114,6 +117,7 @@ void TrainConfig::validate() const {
   if (sample_n < 1) bad("sample-n", ">= 1", std::to_string(sample_n));
   if (sample_steps < 1 || sample_steps > T) bad("sample-steps", "1.." + std::to_string(T), std::to_string(sample_steps));
   if (eval_n < 1) bad("eval-n", ">= 1", std::to_string(eval_n));
+  if (!(p_uncond >= 0 && p_uncond < 1)) bad("p-uncond", "a probability in [0, 1)", std::to_string(p_uncond));
   try {
     unet().validate();
   } catch (const std::exception& e) {
@@ -138,6 +142,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--schedule", c.schedule, "beta schedule: linear | cosine")->capture_default_str()->group("Diffusion");
   app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
+  app.add_flag("--cond", c.cond, "class-conditional: learn a digit-label embedding (classifier-free guidance)")->group("Model");
+  app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
   app.add_option("--seed", c.seed, "seed of every random draw")->capture_default_str()->group("Run");
   app.add_option("--threads", c.threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str()->group("Run");
   app.add_option("--data", c.data, "folder with the IDX files (fetched there when missing)")->capture_default_str()->group("Run");

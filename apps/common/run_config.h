@@ -37,6 +37,10 @@ struct TrainConfig {
   std::string schedule = "linear";  // linear | cosine
   std::string loss = "simple";      // simple | hybrid | vlb
   std::string variance = "large";   // large | small | learned
+  // class-conditional training (classifier-free guidance, Ho & Salimans 2022): a label embedding
+  // of the 10 digits + null; each label replaced by null with probability p_uncond
+  bool cond = false;
+  double p_uncond = 0.1;
   // run
   uint64_t seed = 0;
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores

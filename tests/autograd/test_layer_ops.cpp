@@ -564,3 +564,32 @@ TEST_CASE("accuracy: fraction of argmax hits, first maximum on ties, label error
                        std::invalid_argument);
   CHECK_THROWS_AS(accuracy(z, {0, 1}), ShapeError);
 }
+
+TEST_CASE("embedding: rows gathered, repeated rows' gradients summed, float64 gradcheck, index errors") {
+  Rng rng(92);
+  TensorD w = rng.normal<double>({5, 3});
+  const std::vector<int64_t> idx = {4, 0, 4, 2, 4, 1};  // row 4 three times, row 3 never
+  VarD W(w, true);
+  VarD y = embedding(W, idx);
+  REQUIRE(y.shape() == Shape{6, 3});
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t d = 0; d < 3; ++d) CHECK(y.value().at({n, d}) == w.at({idx[n], d}));
+  sum(y).backward();
+  for (int64_t d = 0; d < 3; ++d) {
+    CHECK(W.grad().at({4, d}) == 3.0);
+    CHECK(W.grad().at({3, d}) == 0.0);
+    CHECK(W.grad().at({0, d}) == 1.0);
+  }
+  auto r = gradcheck([&idx](const std::vector<VarD>& v) { return embedding(v[0], idx); }, {w});
+  CHECK_MESSAGE(r.ok, r.message);
+  // float32 spot check against the float64 values
+  TensorF wf = rng.normal<float>({11, 4});
+  VarF yf = embedding(VarF(wf), {10, 3});
+  CHECK(yf.value().at({0, 2}) == wf.at({10, 2}));
+  CHECK(yf.value().at({1, 0}) == wf.at({3, 0}));
+  CHECK_THROWS_WITH_AS(embedding(VarD(w), {0, 5}), "embedding: expected indices in [0, 5), got 5 at position 1",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(embedding(VarD(w), {-1}), "embedding: expected indices in [0, 5), got -1 at position 0",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(embedding(VarD(TensorD({5})), {0}), ShapeError);
+}

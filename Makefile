@@ -93,7 +93,7 @@ TEST_MAIN  := $(BUILD)/tests/doctest_main.o
 # Keep object files make would otherwise treat as intermediate (faster test rebuilds).
 .SECONDARY:
 
-.PHONY: all lib apps tests test test-asan check-layers bench deps help clean
+.PHONY: all lib apps tests test test-asan check-layers check-kernels bench deps help clean
 .DEFAULT_GOAL := all
 
 all: lib apps  ## build the library and every program in apps/
@@ -106,7 +106,13 @@ tests: $(TEST_BINS)  ## build the test suites without running them
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(KERNEL_ARCH) -c $< -o $@
+
+# The vector kernel files are the only ones built for a wider instruction set than ARCH: each for
+# its own (the last -march wins), chosen at run time by tensor/kernels.h from cpuid. Ordinary code
+# stays at ARCH (GCC 12 with AVX-512 enabled miscompiled ordinary code, see above).
+$(BUILD)/tensor/winograd_avx2.o: KERNEL_ARCH := -march=x86-64-v3 -mtune=native
+$(BUILD)/tensor/winograd_avx512.o: KERNEL_ARCH := -march=x86-64-v4 -mtune=native -mprefer-vector-width=512
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -122,7 +128,7 @@ $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(subst .cpp,.o,$$(wildcard tests
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: check-layers $(TEST_BINS) $(APPS)  ## run every test suite (and the layer check); fails on any failure
+test: check-layers check-kernels $(TEST_BINS) $(APPS)  ## run every test suite (and the layer check); fails on any failure
 	@echo "== ./$(filter %/derivations,$(APPS)) (docs/derivations.md, every equation checked)"
 	@./$(filter %/derivations,$(APPS)) > $(BUILD)/derivations.log 2>&1 && tail -1 $(BUILD)/derivations.log \
 	  || { cat $(BUILD)/derivations.log; exit 1; }
@@ -133,6 +139,10 @@ test-asan:  ## the same suites built with -fsanitize=address,undefined (in build
 
 check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > autograd > tensor)
 	@bash scripts/check_layers.sh
+
+KERNEL_OBJS := $(BUILD)/tensor/winograd_avx2.o $(BUILD)/tensor/winograd_avx512.o
+check-kernels: $(KERNEL_OBJS)  ## fail when a kernel object built for AVX2 / AVX-512 defines a symbol ordinary code could link to
+	@bash scripts/check_kernels.sh $(KERNEL_OBJS)
 
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
 	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4

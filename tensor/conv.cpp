@@ -8,7 +8,7 @@
 #include <string>
 
 #include "tensor/blas.h"
-#include "tensor/microkernel.h"
+#include "tensor/kernels.h"
 #include "tensor/winograd.h"
 
 namespace dd {
@@ -51,14 +51,15 @@ bool split_images(const Conv2dGeometry& g) { return g.N > 1 && omp_get_max_threa
 
 // C [M x N] = op(A) B (+ C when accumulate) for one image, op(A) = A [M x K] or A^T (A stored
 // [K x M]); lda = A's row stride, B and C row-major with N columns. float: the small kernel of
-// tensor/microkernel.h while images run one per thread (no packing copies or call overhead, which
-// dominate these per-image products; apps/bench --mode conv, interleaved with the OpenBLAS build:
-// input gradients 1.2-1.4x faster, forwards within this machine's noise), OpenBLAS when a single
-// image gets all threads. double: OpenBLAS.
+// tensor/microkernel.h on the active vector path (tensor/kernels.h; OpenBLAS on the generic path)
+// while images run one per thread (no packing copies or call overhead, which dominate these
+// per-image products; apps/bench --mode conv, interleaved with the OpenBLAS build: input gradients
+// 1.2-1.4x faster, forwards within this machine's noise), OpenBLAS when a single image gets all
+// threads. double: OpenBLAS.
 void image_gemm(bool parallel_images, bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A,
                 int64_t lda, const float* B, float* C) {
   if (parallel_images || omp_get_max_threads() == 1)
-    micro::gemm(trans_a, accumulate, M, N, K, A, lda, B, N, C, N);
+    small_gemm(trans_a, accumulate, M, N, K, A, lda, B, N, C, N);
   else
     gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, N, accumulate ? 1.0f : 0.0f, C, N);
 }
@@ -237,7 +238,8 @@ void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const 
 
 // ---- dispatch: float32 3x3 stride-1 convolutions go to the Winograd kernels (tensor/winograd),
 // everything else (float64, 1x1, strided, fewer than 8 input channels) to the generic kernels above.
-// DD_CONV=generic in the environment forces the generic kernels (for A/B timing).
+// DD_CONV=generic in the environment forces the generic kernels (for A/B timing), and so does the
+// generic kernel path (DD_KERNELS=generic, or a CPU without AVX2: tensor/kernels.h).
 bool use_winograd(const Conv2dGeometry& g) {
   static const bool disabled = [] {
     const char* e = std::getenv("DD_CONV");
@@ -245,7 +247,7 @@ bool use_winograd(const Conv2dGeometry& g) {
   }();
   // C < 8: a 1-channel input (conv_in) leaves the transforms with almost no GEMM work to amortise
   // them; apps/bench --mode conv measures the generic kernels 2-3x faster there.
-  return !disabled && winograd_supported(g) && g.C >= 8;
+  return !disabled && winograd_supported(g) && g.C >= 8 && kernel_table() != nullptr;
 }
 
 template <class T>

@@ -1,6 +1,6 @@
 // Bit-identical training for every fixed thread count: the same few steps (forward, mse_loss,
 // backward, global-norm clipping, Adam) run twice at 1, 2, 3 and 4 threads (oversubscribing the
-// cores on purpose) must leave identical weights each time. With three or more threads an
+// cores on purpose), on each kernel path of tensor/kernels.h, must leave identical weights each time. With three or more threads an
 // `omp reduction` adds the threads' partial sums in the order they finish, so any such reduction
 // feeding the loss, the clipping norm or a gradient makes two runs differ in the last bits.
 #include <doctest/doctest.h>
@@ -13,6 +13,7 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "tensor/parallel.h"
+#include "tests/tensor/kernel_paths.h"
 
 using namespace dd;
 
@@ -55,14 +56,16 @@ bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("training steps give bit-identical weights run to run at 1, 2, 3 and 4 threads") {
+TEST_CASE("training steps give bit-identical weights run to run at 1, 2, 3 and 4 threads, on every kernel path") {
   ThreadGuard guard;
-  for (int threads : {1, 2, 3, 4}) {
-    CAPTURE(threads);
-    const std::vector<float> first = train_tiny_unet(threads);
-    const std::vector<float> second = train_tiny_unet(threads);
-    CHECK(bit_equal(first, second));
-  }
+  dd::testing::for_each_kernel_path([&](KernelPath) {
+    for (int threads : {1, 2, 3, 4}) {
+      CAPTURE(threads);
+      const std::vector<float> first = train_tiny_unet(threads);
+      const std::vector<float> second = train_tiny_unet(threads);
+      CHECK(bit_equal(first, second));
+    }
+  });
 }
 
 TEST_CASE("ordered_sum, mse_loss and clip_grad_norm give the same bits for any thread count") {

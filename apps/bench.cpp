@@ -58,6 +58,7 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "tensor/conv.h"
+#include "tensor/kernels.h"
 #include "tensor/microkernel.h"
 #include "tensor/parallel.h"
 #include "tensor/profile.h"
@@ -145,6 +146,9 @@ int run_conv(const Options& opt) {
   const int64_t N = opt.batch;
   std::printf("conv benchmark: batch %lld, %s of %d after %d warm-up, GFLOP/s = 2*MACs/time\n",
               static_cast<long long>(N), opt.stat.c_str(), opt.reps, opt.warmup);
+  const KernelPath start_path = kernel_path();
+  std::printf("kernels: %s (CPU: %s; DD_KERNELS=avx512|avx2|generic overrides)\n", kernel_path_name(start_path),
+              cpu_kernel_flags().c_str());
   std::printf("%-27s %-6s %3s", "shape", "pass", "thr");
   for (const auto& v : opt.variants) std::printf(" %9s %7s", (v + " ms").c_str(), "GF/s");
   std::printf(" %8s\n", "best/gen");
@@ -170,7 +174,11 @@ int run_conv(const Options& opt) {
         const bool generic = v == "generic" || !winograd_supported(g);
         const int tile = v == "wino2" ? 2 : v == "wino4" ? 4 : 0;
         std::function<void()> fns[3];
-        if (v == "dispatch") {  // what the library runs (tensor/conv.h decides per shape)
+        // avx2 / avx512: dispatch with that kernel path forced (A/B in one process); the others
+        // run on the path chosen at start-up
+        const bool forced = v == "avx2" || v == "avx512";
+        set_kernel_path(forced ? parse_kernel_path(v) : start_path);
+        if (v == "dispatch" || forced) {  // what the library runs (tensor/conv.h decides per shape)
           fns[0] = [&] { conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), ws); };
           fns[1] = [&] { conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws); };
           fns[2] = [&] { conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
@@ -205,8 +213,10 @@ int run_conv(const Options& opt) {
   }
   std::printf("\nUNet total over all convs at batch %lld (each shape x its count; %.2f MFLOP/sample forward)\n",
               static_cast<long long>(N), 2 * macs_total / N / 1e6);
+  set_kernel_path(start_path);
   nlohmann::json js = {{"mode", "conv"}, {"batch", N}, {"stat", opt.stat}, {"clock", opt.clock},
-                       {"fwd_mflop_per_sample", 2 * macs_total / N / 1e6}};
+                       {"fwd_mflop_per_sample", 2 * macs_total / N / 1e6}, {"kernel_path", kernel_path_name(start_path)},
+                       {"cpu_flags", cpu_kernel_flags()}};
   for (auto& [th, per] : totals) {
     for (const auto& v : opt.variants) {
       js["totals_ms"][std::to_string(th)][v] = {
@@ -400,7 +410,10 @@ int run_steps(const Options& opt) {
   if (!opt.no_torch && !torch_ok)
     std::fprintf(stderr, "bench: PyTorch not found (/usr/bin/python3 with torch, %s): C++ only\n", opt.torch_script.c_str());
   StepTimer timer(opt.batch);
-  nlohmann::json js = {{"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds}};
+  nlohmann::json js = {{"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds},
+                       {"kernel_path", kernel_path_name(kernel_path())}, {"cpu_flags", cpu_kernel_flags()}};
+  std::printf("kernels: %s (CPU: %s; DD_KERNELS=avx512|avx2|generic overrides)\n", kernel_path_name(kernel_path()),
+              cpu_kernel_flags().c_str());
   const int lo_threads = opt.threads.front(), hi_threads = opt.threads.back();
   const bool probe = opt.threads.size() > 1 && lo_threads == 1;
   const MachineProbe probe_before = probe ? probe_machine(hi_threads) : MachineProbe{};
@@ -538,9 +551,10 @@ int run(int argc, char** argv) {
   app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--warmup", opt.warmup, "untimed repetitions first")->check(CLI::Range(0, 1 << 30));
   app.add_option("--variants", opt.variants, "conv kernels: generic (im2col + sgemm), wino2 / wino4 (Winograd F(2x2) / F(4x4), generic where "
-                 "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs)")
+                 "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs), avx2 / avx512 (dispatch "
+                 "on that kernel path)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto", "dispatch"}));
+      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto", "dispatch", "avx2", "avx512"}));
   app.add_option("--stat", opt.stat, "median or min of the timed repetitions")
       ->check(CLI::IsMember({"median", "min"}));
   app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")

@@ -13,7 +13,6 @@ CXX      ?= g++
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
   MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
-BUILD    ?= build
 DEBUG    ?= 0
 SANITIZE ?=
 
@@ -26,6 +25,12 @@ ifndef ARCH
   ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo native)
 endif
 ARCHFLAGS := -march=$(ARCH) -mtune=native
+# An instruction set named on the command line builds in its own folder (make ARCH=x86-64 test:
+# ordinary code without AVX2, the kernel files still built for theirs and chosen at run time).
+ifeq ($(origin ARCH),command line)
+  BUILD ?= build/$(ARCH)
+endif
+BUILD    ?= build
 
 ifeq ($(DEBUG),1)
   OPT := -O0 -g
@@ -151,8 +156,10 @@ deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; su
 	@bash scripts/deps.sh
 
 help:  ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined,"
+	@echo "             ARCH=x86-64|x86-64-v3|native (ordinary code's -march; own folder build/ARCH)"
+	@echo "  run time:  DD_KERNELS=avx512|avx2|generic forces a kernel path (tensor/kernels.h)"
 
 clean:  ## remove build/ and the programs in apps/
 	rm -rf build $(APP_SRCS:.cpp=)

@@ -140,6 +140,15 @@ void small_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, 
   gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
+void small_transpose(int64_t rows, int64_t cols, const float* src, float* dst) {
+  if (const KernelTable* t = kernel_table()) return t->transpose(rows, cols, src, dst);
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    const int64_t r1 = r0 + 16 < rows ? r0 + 16 : rows;
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+  }
+}
+
 float* workspace_floats(Workspace<float>& ws, size_t n) { return ws.get(n); }
 
 }  // namespace dd

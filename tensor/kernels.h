@@ -45,6 +45,7 @@ struct KernelTable {
   KernelPath path;
   void (*small_gemm)(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                      const float* B, int64_t ldb, float* C, int64_t ldc);
+  void (*transpose)(int64_t rows, int64_t cols, const float* src, float* dst);
   void (*winograd_forward)(const Conv2dGeometry& g, int tile, const float* x, const float* w, const float* b,
                            const float* image_bias, const float* residual, float* y, Workspace<float>& ws);
   void (*winograd_backward_input)(const Conv2dGeometry& g, int tile, const float* gy, const float* w, float* dx,
@@ -59,6 +60,10 @@ const KernelTable* kernel_table();
 // GEMM, or OpenBLAS on the generic path.
 void small_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                 const float* B, int64_t ldb, float* C, int64_t ldc);
+
+// dst [cols x rows] = src [rows x cols]^T (both dense row-major): the active vector path's 8 x 8
+// in-register blocks, or a plain blocked copy on the generic path.
+void small_transpose(int64_t rows, int64_t cols, const float* src, float* dst);
 
 // Workspace<float>::get for the kernel files, defined in ordinary code: the kernel files call no
 // inline library function that could be emitted there with their instruction set and then be

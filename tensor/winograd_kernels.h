@@ -644,6 +644,34 @@ void table_small_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64
                       const float* B, int64_t ldb, float* C, int64_t ldc) {
   micro::gemm(trans_a, accumulate, M, N, K, A, lda, B, ldb, C, ldc);
 }
+// dst [cols x rows] = src [rows x cols]^T, 8 x 8 blocks through the in-register transpose.
+void table_transpose(int64_t rows, int64_t cols, const float* src, float* dst) {
+  int64_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8) {
+    const float* s = src + r0 * cols;
+    int64_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) {
+      __m256 q0 = _mm256_loadu_ps(s + c0), q1 = _mm256_loadu_ps(s + cols + c0), q2 = _mm256_loadu_ps(s + 2 * cols + c0),
+             q3 = _mm256_loadu_ps(s + 3 * cols + c0), q4 = _mm256_loadu_ps(s + 4 * cols + c0),
+             q5 = _mm256_loadu_ps(s + 5 * cols + c0), q6 = _mm256_loadu_ps(s + 6 * cols + c0),
+             q7 = _mm256_loadu_ps(s + 7 * cols + c0);
+      transpose8(q0, q1, q2, q3, q4, q5, q6, q7);
+      float* d = dst + c0 * rows + r0;
+      _mm256_storeu_ps(d, q0);
+      _mm256_storeu_ps(d + rows, q1);
+      _mm256_storeu_ps(d + 2 * rows, q2);
+      _mm256_storeu_ps(d + 3 * rows, q3);
+      _mm256_storeu_ps(d + 4 * rows, q4);
+      _mm256_storeu_ps(d + 5 * rows, q5);
+      _mm256_storeu_ps(d + 6 * rows, q6);
+      _mm256_storeu_ps(d + 7 * rows, q7);
+    }
+    for (int64_t c = c0; c < cols; ++c)
+      for (int64_t r = r0; r < r0 + 8; ++r) dst[c * rows + r] = src[r * cols + c];
+  }
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
 void table_forward(const Conv2dGeometry& g, int tile, const float* x, const float* w, const float* b,
                    const float* image_bias, const float* residual, float* y, Workspace<float>& ws) {
   ConvAddend<float> add;
@@ -677,6 +705,6 @@ void table_backward_weight(const Conv2dGeometry& g, int tile, const float* gy, c
 #define DD_DEFINE_KERNEL_TABLE(NAME, PATH)                                                               \
   namespace dd {                                                                                         \
   extern const KernelTable NAME;                                                                         \
-  const KernelTable NAME = {PATH, &table_small_gemm, &table_forward, &table_backward_input,              \
-                            &table_backward_weight};                                                     \
+  const KernelTable NAME = {PATH,           &table_small_gemm,     &table_transpose,                       \
+                            &table_forward, &table_backward_input, &table_backward_weight};              \
   }

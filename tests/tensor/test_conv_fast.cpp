@@ -248,3 +248,60 @@ TEST_CASE("the Winograd entry points refuse the generic path by name (it has no 
                          doctest::Contains("generic path"), std::logic_error);
   });
 }
+
+TEST_CASE("generic float32 convolutions (1x1, stride 2, conv_in, conv_out) against float64, on every path and 1-3 threads") {
+  // The float32 generic kernels use the small GEMM of the active path (images one per thread) and
+  // OpenBLAS otherwise; float64 always OpenBLAS, the exact reference. Bound 1e-5 of max|ref| (float
+  // GEMM rounding over at most 5 * 784 terms; measured below 2e-6).
+  const int saved = omp_get_max_threads();
+  struct G {
+    int64_t N, C, H, O, k, stride;
+  };
+  const G shapes[] = {{5, 96, 28, 32, 1, 1}, {5, 32, 14, 64, 1, 1}, {3, 32, 28, 32, 3, 2},
+                      {5, 64, 14, 64, 3, 2}, {5, 1, 28, 32, 3, 1},  {4, 32, 28, 1, 3, 1}, {1, 17, 9, 5, 3, 2}};
+  for_each_kernel_path([&](KernelPath) {
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      CAPTURE(threads);
+      uint64_t seed = 500;
+      for (const G& s : shapes) {
+        CAPTURE(s.C);
+        CAPTURE(s.O);
+        CAPTURE(s.H);
+        CAPTURE(s.k);
+        CAPTURE(s.stride);
+        const Shape xs{s.N, s.C, s.H, s.H}, wsh{s.O, s.C, s.k, s.k}, bs{s.O};
+        const Conv2dGeometry g = conv2d_geometry(xs, wsh, &bs, s.stride, s.k / 2);
+        Rng rng(seed++);
+        Tensor<float> x = rng.normal<float>(xs), w = rng.normal<float>(wsh), b = rng.normal<float>(bs);
+        Tensor<float> gy = rng.normal<float>({g.N, g.O, g.Ho, g.Wo});
+        const int64_t ny = g.N * g.O * g.Ho * g.Wo;
+        Workspace<float> wsf;
+        Workspace<double> wsd;
+        std::vector<float> y(ny, NAN), dx(x.numel(), NAN), dw(w.numel(), NAN), db(g.O, NAN);
+        conv2d_forward_generic(g, x.data(), w.data(), b.data(), y.data(), wsf);
+        conv2d_backward_input_generic(g, gy.data(), w.data(), dx.data(), wsf);
+        conv2d_backward_weight_generic(g, gy.data(), x.data(), dw.data(), db.data(), wsf);
+        const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), gyd = to_double(gy);
+        std::vector<double> yd(ny), dxd(x.numel()), dwd(w.numel()), dbd(g.O);
+        conv2d_forward_generic(g, xd.data(), wd.data(), bd.data(), yd.data(), wsd);
+        conv2d_backward_input_generic(g, gyd.data(), wd.data(), dxd.data(), wsd);
+        conv2d_backward_weight_generic(g, gyd.data(), xd.data(), dwd.data(), dbd.data(), wsd);
+        const double ey = rel_err(y.data(), yd.data(), ny), edx = rel_err(dx.data(), dxd.data(), x.numel());
+        const double edw = rel_err(dw.data(), dwd.data(), w.numel()), edb = rel_err(db.data(), dbd.data(), g.O);
+        CHECK(ey <= 1e-5);
+        CHECK(edx <= 1e-5);
+        CHECK(edw <= 1e-5);
+        CHECK(edb <= 1e-5);
+        // the public dispatch gives the same (it runs these kernels, or Winograd for conv_out)
+        std::vector<float> dw2(w.numel(), NAN);
+        conv2d_backward_weight(g, gy.data(), x.data(), dw2.data(), static_cast<float*>(nullptr), wsf);
+        CHECK(rel_err(dw2.data(), dwd.data(), w.numel()) <= (winograd_supported(g) && g.C >= 8 ? 1e-4 : 1e-5));
+        if (threads == 1)
+          MESSAGE("generic f32 vs f64 C" << s.C << "->O" << s.O << " k" << s.k << "/" << s.stride << " @" << s.H
+                                         << ": y " << ey << " dx " << edx << " dw " << edw);
+      }
+    }
+  });
+  omp_set_num_threads(saved);
+}

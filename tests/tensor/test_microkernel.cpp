@@ -111,3 +111,20 @@ TEST_CASE("kernel paths: names round-trip, the best one is available, an unknown
   }
   set_kernel_path(saved);
 }
+
+TEST_CASE("small_transpose on every path: every remainder of the 8 x 8 blocks") {
+  for_each_kernel_path([&](KernelPath) {
+    Rng rng(9);
+    for (int64_t rows : {1, 7, 8, 9, 32, 33})
+      for (int64_t cols : {1, 5, 8, 16, 49, 196}) {
+        CAPTURE(rows);
+        CAPTURE(cols);
+        Tensor<float> src = rng.normal<float>({rows, cols});
+        std::vector<float> dst(rows * cols + 4, 777.0f);
+        small_transpose(rows, cols, src.data(), dst.data());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) REQUIRE(dst[c * rows + r] == src.data()[r * cols + c]);
+        for (int64_t i = rows * cols; i < rows * cols + 4; ++i) REQUIRE(dst[i] == 777.0f);
+      }
+  });
+}

@@ -403,6 +403,26 @@ MachineProbe probe_machine(int threads, int reps = 9) {
   return p;
 }
 
+// What a user waits for, projected from the median step times at one thread count (step time per
+// image, scaled linearly to each job's image count; the bench's steps run at --batch):
+//   the default training run: train_mnist's recommended 6,000 steps at batch 64;
+//   1,000 samples at the default sampler (apps/sample: all T = 1000 ancestral steps);
+//   the full bound on 256 test digits (apps/nll: T = 1000 network evaluations per digit; the prior
+//   and decoder terms cost next to nothing beside them).
+// Each is printed for C++ and, where it ran, PyTorch, and recorded in the JSON as projected_*_min.
+nlohmann::json project_user_jobs(int64_t batch, double train_s, double sample_s) {
+  constexpr double kTrainSteps = 6000, kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
+  const double per_image_train = train_s / static_cast<double>(batch);
+  const double per_image_eval = sample_s / static_cast<double>(batch);
+  nlohmann::json j;
+  if (!std::isnan(train_s)) j["train_default_run_min"] = kTrainSteps * kTrainBatch * per_image_train / 60;
+  if (!std::isnan(sample_s)) {
+    j["sample_1000_min"] = kSamples * kT * per_image_eval / 60;
+    j["bound_256_min"] = kBoundDigits * kT * per_image_eval / 60;
+  }
+  return j;
+}
+
 int run_steps(const Options& opt) {
   const bool torch_ok = !opt.no_torch && std::filesystem::exists("/usr/bin/python3") &&
                         std::filesystem::exists(opt.torch_script) &&
@@ -510,6 +530,30 @@ int run_steps(const Options& opt) {
                 after.stream_scaling);
     js["machine_compute_scaling"] = {probe_before.compute_scaling, after.compute_scaling};
     js["machine_stream_scaling"] = {probe_before.stream_scaling, after.stream_scaling};
+  }
+  {
+    const int th = opt.threads.back();
+    auto at = [&](std::map<std::string, std::map<int, double>>& m, const char* mode) {
+      return m[mode].count(th) ? m[mode][th] : NAN;
+    };
+    const nlohmann::json cpp = project_user_jobs(opt.batch, at(cpp_median, "train"), at(cpp_median, "sample"));
+    const nlohmann::json torch = project_user_jobs(opt.batch, at(torch_median, "train"), at(torch_median, "sample"));
+    std::printf("what a user waits for at %d thread%s (projected from the median steps):\n", th, th == 1 ? "" : "s");
+    const char* jobs[3][2] = {{"train_default_run_min", "default training run (6,000 steps x 64)"},
+                              {"sample_1000_min", "1,000 samples (1000 ancestral steps)"},
+                              {"bound_256_min", "full bound on 256 test digits"}};
+    for (const auto& job : jobs) {
+      if (!cpp.contains(job[0])) continue;
+      const double c = cpp[job[0]].get<double>();
+      js["projected_" + std::string(job[0])] = c;
+      std::printf("  %-42s c++ %7.1f min", job[1], c);
+      if (torch.contains(job[0])) {
+        const double t = torch[job[0]].get<double>();
+        js["projected_torch_" + std::string(job[0])] = t;
+        std::printf("  pytorch %7.1f min (%.2fx)", t, t / c);
+      }
+      std::printf("\n");
+    }
   }
   js["peak_rss_mib"] = peak_rss_mib();
   std::printf("peak RSS: c++ %.0f MiB (the whole bench process)", peak_rss_mib());

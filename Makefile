@@ -16,15 +16,17 @@ endif
 DEBUG    ?= 0
 SANITIZE ?=
 
-# The instruction set: AVX2 + FMA (x86-64-v3, what the kernels are written for) where the CPU has
-# them, tuned for this CPU, rather than -march=native: some machines of this kind also have AVX-512,
-# and GCC 12 with -march=native there miscompiled a brace-initialized std::vector<double> in
-# tests/metrics ({0.5, 0.5, 0, 0} arrived as four 0.5s). One instruction set on every machine also
-# keeps results and timings comparable between them. ARCH=native overrides it.
+# The instruction set of ordinary code: AVX2 + FMA (x86-64-v3) where the CPU has them, plain
+# x86-64 otherwise; the vector kernel files get their own (below) and tensor/kernels.h picks one at
+# run time. Tuning is generic, not for the CPU at hand: GCC 12 tuning for this kind of host
+# (-mtune=native = rocketlake here) miscompiled a brace-initialized std::vector<double> in
+# tests/metrics ({0.5, 0.5, 0, 0} stored as four 0.5s through one vpbroadcastq); the same code
+# under -march=native failed the same way. ARCH=native overrides the instruction set.
 ifndef ARCH
-  ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo native)
+  ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo x86-64)
 endif
-ARCHFLAGS := -march=$(ARCH) -mtune=native
+TUNE ?= generic
+ARCHFLAGS := -march=$(ARCH) -mtune=$(TUNE)
 # An instruction set named on the command line builds in its own folder (make ARCH=x86-64 test:
 # ordinary code without AVX2, the kernel files still built for theirs and chosen at run time).
 ifeq ($(origin ARCH),command line)
@@ -109,15 +111,22 @@ apps: $(APPS)  ## build the programs in apps/
 
 tests: $(TEST_BINS)  ## build the test suites without running them
 
-$(BUILD)/%.o: %.cpp
+# Objects depend on the compile flags: the stamp file is rewritten only when they change
+# (another ARCH, TUNE, DEBUG or SANITIZE in the same folder), so that every object is rebuilt then.
+FLAGS_STAMP := $(BUILD)/compile-flags
+ifndef SKIP_DEPCHECK
+  $(shell mkdir -p $(BUILD) && (echo '$(CXX) $(CXXFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CXX) $(CXXFLAGS)' > $(FLAGS_STAMP)))
+endif
+
+$(BUILD)/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) $(KERNEL_ARCH) -c $< -o $@
 
 # The vector kernel files are the only ones built for a wider instruction set than ARCH: each for
 # its own (the last -march wins), chosen at run time by tensor/kernels.h from cpuid. Ordinary code
-# stays at ARCH (GCC 12 with AVX-512 enabled miscompiled ordinary code, see above).
-$(BUILD)/tensor/winograd_avx2.o: KERNEL_ARCH := -march=x86-64-v3 -mtune=native
-$(BUILD)/tensor/winograd_avx512.o: KERNEL_ARCH := -march=x86-64-v4 -mtune=native -mprefer-vector-width=512
+# stays at ARCH.
+$(BUILD)/tensor/winograd_avx2.o: KERNEL_ARCH := -march=x86-64-v3 -mtune=$(TUNE)
+$(BUILD)/tensor/winograd_avx512.o: KERNEL_ARCH := -march=x86-64-v4 -mtune=$(TUNE) -mprefer-vector-width=512
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -158,7 +167,7 @@ deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; su
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
 	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined,"
-	@echo "             ARCH=x86-64|x86-64-v3|native (ordinary code's -march; own folder build/ARCH)"
+	@echo "             ARCH=x86-64|x86-64-v3|native (ordinary code's -march; own folder build/ARCH), TUNE=generic"
 	@echo "  run time:  DD_KERNELS=avx512|avx2|generic forces a kernel path (tensor/kernels.h)"
 
 clean:  ## remove build/ and the programs in apps/

@@ -21,20 +21,26 @@ endif
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
   MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
-BUILD    ?= build
 DEBUG    ?= 0
 SANITIZE ?=
 
-# The instruction set: AVX2 + FMA (x86-64-v3, what the kernels are written for) where the CPU has
-# them, with generic tuning, rather than -march=native or -mtune=native: GCC 12 miscompiles a
-# brace-initialized std::vector<double> in tests/metrics ({0.5, 0.5, 0, 0} arrives as four 0.5s)
-# both with -march=native on an AVX-512 AMD EPYC and with -march=x86-64-v3 -mtune=native on an
-# AVX-512 Intel Xeon (sapphirerapids tuning). One instruction set and tuning on every machine also
-# keeps results and timings comparable between them. ARCH=native overrides it.
+# The instruction set of ordinary code: AVX2 + FMA (x86-64-v3) where the CPU has them, plain
+# x86-64 otherwise; the vector kernel files get their own (below) and tensor/kernels.h picks one at
+# run time. Tuning is generic, not for the CPU at hand: GCC 12 tuning for this kind of host
+# (-mtune=native: sapphirerapids and rocketlake here) miscompiled a brace-initialized std::vector<double> in
+# tests/metrics ({0.5, 0.5, 0, 0} stored as four 0.5s through one vpbroadcastq); the same code
+# under -march=native failed the same way on an AVX-512 AMD EPYC. ARCH=native overrides the instruction set.
 ifndef ARCH
-  ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo native)
+  ARCH := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo 2>/dev/null && echo x86-64-v3 || echo x86-64)
 endif
-ARCHFLAGS := -march=$(ARCH) -mtune=generic
+TUNE ?= generic
+ARCHFLAGS := -march=$(ARCH) -mtune=$(TUNE)
+# An instruction set named on the command line builds in its own folder (make ARCH=x86-64 test:
+# ordinary code without AVX2, the kernel files still built for theirs and chosen at run time).
+ifeq ($(origin ARCH),command line)
+  BUILD ?= build/$(ARCH)
+endif
+BUILD    ?= build
 
 ifeq ($(DEBUG),1)
   OPT := -O0 -g
@@ -105,7 +111,7 @@ TEST_MAIN  := $(BUILD)/tests/doctest_main.o
 # Keep object files make would otherwise treat as intermediate (faster test rebuilds).
 .SECONDARY:
 
-.PHONY: FORCE all lib apps tests test test-asan check-layers bench deps help clean
+.PHONY: all lib apps tests test test-asan check-layers check-kernels bench deps help clean
 .DEFAULT_GOAL := all
 
 all: lib apps  ## build the library and every program in apps/
@@ -116,16 +122,22 @@ apps: $(APPS)  ## build the programs in apps/
 
 tests: $(TEST_BINS)  ## build the test suites without running them
 
-# Every object depends on a stamp holding the compiler and its flags, so changing either (ARCH=,
-# DEBUG=, a Makefile edit) rebuilds everything instead of linking stale objects.
-FLAGS_STAMP := $(BUILD)/.flags
-$(FLAGS_STAMP): FORCE
-	@mkdir -p $(dir $@)
-	@echo '$(CXX) $(CXXFLAGS)' | cmp -s - $@ || echo '$(CXX) $(CXXFLAGS)' > $@
+# Objects depend on the compile flags: the stamp file is rewritten only when they change
+# (another ARCH, TUNE, DEBUG or SANITIZE in the same folder), so that every object is rebuilt then.
+FLAGS_STAMP := $(BUILD)/compile-flags
+ifndef SKIP_DEPCHECK
+  $(shell mkdir -p $(BUILD) && (echo '$(CXX) $(CXXFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CXX) $(CXXFLAGS)' > $(FLAGS_STAMP)))
+endif
 
 $(BUILD)/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(KERNEL_ARCH) -c $< -o $@
+
+# The vector kernel files are the only ones built for a wider instruction set than ARCH: each for
+# its own (the last -march wins), chosen at run time by tensor/kernels.h from cpuid. Ordinary code
+# stays at ARCH.
+$(BUILD)/tensor/winograd_avx2.o: KERNEL_ARCH := -march=x86-64-v3 -mtune=$(TUNE)
+$(BUILD)/tensor/winograd_avx512.o: KERNEL_ARCH := -march=x86-64-v4 -mtune=$(TUNE) -mprefer-vector-width=512
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -141,7 +153,7 @@ $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(subst .cpp,.o,$$(wildcard tests
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: check-layers check-self-contained $(TEST_BINS) $(APPS)  ## run every test suite (and the layer and self-containment checks); fails on any failure
+test: check-layers check-self-contained check-kernels $(TEST_BINS) $(APPS)  ## run every test suite (and the layer, self-containment and kernel-symbol checks); fails on any failure
 	@echo "== ./$(filter %/derivations,$(APPS)) (docs/derivations.md, every equation checked)"
 	@./$(filter %/derivations,$(APPS)) > $(BUILD)/derivations.log 2>&1 && tail -1 $(BUILD)/derivations.log \
 	  || { cat $(BUILD)/derivations.log; exit 1; }
@@ -170,6 +182,10 @@ check-layers:  ## fail when a folder includes one above it (apps > train, deriva
 check-self-contained:  ## fail when a tracked file names a path outside the repository (docs/conventions.md)
 	@bash scripts/check_self_contained.sh
 
+KERNEL_OBJS := $(BUILD)/tensor/winograd_avx2.o $(BUILD)/tensor/winograd_avx512.o
+check-kernels: $(KERNEL_OBJS)  ## fail when a kernel object built for AVX2 / AVX-512 defines a symbol ordinary code could link to
+	@bash scripts/check_kernels.sh $(KERNEL_OBJS)
+
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
 	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4
 
@@ -178,7 +194,10 @@ deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; su
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-21s %s\n", $$1, $$2}'
-	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined"
+	@echo "  variables: DEBUG=1 (-O0 -g), BUILD=dir (objects, default build/), SANITIZE=address,undefined,"
+	@echo "             ARCH=x86-64|x86-64-v3|native (ordinary code's -march; own folder build/ARCH), TUNE=generic,"
+	@echo "             MPI=1 (MPI-enabled programs in build/mpi/apps/, with mpicxx)"
+	@echo "  run time:  DD_KERNELS=avx512|avx2|generic forces a kernel path (tensor/kernels.h)"
 
 clean:  ## remove build/ and the programs in apps/
 	rm -rf build $(APP_SRCS:.cpp=)

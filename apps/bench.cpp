@@ -59,6 +59,7 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "tensor/conv.h"
+#include "tensor/kernels.h"
 #include "tensor/microkernel.h"
 #include "tensor/parallel.h"
 #include "tensor/profile.h"
@@ -148,6 +149,9 @@ int run_conv(const Options& opt) {
   const int64_t N = opt.batch;
   std::printf("conv benchmark: batch %lld, %s of %d after %d warm-up, GFLOP/s = 2*MACs/time\n",
               static_cast<long long>(N), opt.stat.c_str(), opt.reps, opt.warmup);
+  const KernelPath start_path = kernel_path();
+  std::printf("kernels: %s (CPU: %s; DD_KERNELS=avx512|avx2|generic overrides)\n", kernel_path_name(start_path),
+              cpu_kernel_flags().c_str());
   std::printf("%-27s %-6s %3s", "shape", "pass", "thr");
   for (const auto& v : opt.variants) std::printf(" %9s %7s", (v + " ms").c_str(), "GF/s");
   std::printf(" %8s\n", "best/gen");
@@ -173,7 +177,11 @@ int run_conv(const Options& opt) {
         const bool generic = v == "generic" || !winograd_supported(g);
         const int tile = v == "wino2" ? 2 : v == "wino4" ? 4 : 0;
         std::function<void()> fns[3];
-        if (v == "dispatch") {  // what the library runs (tensor/conv.h decides per shape)
+        // avx2 / avx512: dispatch with that kernel path forced (A/B in one process); the others
+        // run on the path chosen at start-up
+        const bool forced = v == "avx2" || v == "avx512";
+        set_kernel_path(forced ? parse_kernel_path(v) : start_path);
+        if (v == "dispatch" || forced) {  // what the library runs (tensor/conv.h decides per shape)
           fns[0] = [&] { conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), ws); };
           fns[1] = [&] { conv2d_backward_input(g, gy.data(), w.data(), dx.data(), ws); };
           fns[2] = [&] { conv2d_backward_weight(g, gy.data(), x.data(), dw.data(), db.data(), ws); };
@@ -208,8 +216,10 @@ int run_conv(const Options& opt) {
   }
   std::printf("\nUNet total over all convs at batch %lld (each shape x its count; %.2f MFLOP/sample forward)\n",
               static_cast<long long>(N), 2 * macs_total / N / 1e6);
+  set_kernel_path(start_path);
   nlohmann::json js = {{"mode", "conv"}, {"batch", N}, {"stat", opt.stat}, {"clock", opt.clock},
-                       {"fwd_mflop_per_sample", 2 * macs_total / N / 1e6}};
+                       {"fwd_mflop_per_sample", 2 * macs_total / N / 1e6}, {"kernel_path", kernel_path_name(start_path)},
+                       {"cpu_flags", cpu_kernel_flags()}};
   for (auto& [th, per] : totals) {
     for (const auto& v : opt.variants) {
       js["totals_ms"][std::to_string(th)][v] = {
@@ -377,6 +387,26 @@ MachineProbe probe_machine(int threads, int reps = 9) {
   return p;
 }
 
+// What a user waits for, projected from the median step times at one thread count (step time per
+// image, scaled linearly to each job's image count; the bench's steps run at --batch):
+//   the default training run: train_mnist's recommended 6,000 steps at batch 64;
+//   1,000 samples at the default sampler (apps/sample: all T = 1000 ancestral steps);
+//   the full bound on 256 test digits (apps/nll: T = 1000 network evaluations per digit; the prior
+//   and decoder terms cost next to nothing beside them).
+// Each is printed for C++ and, where it ran, PyTorch, and recorded in the JSON as projected_*_min.
+nlohmann::json project_user_jobs(int64_t batch, double train_s, double sample_s) {
+  constexpr double kTrainSteps = 6000, kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
+  const double per_image_train = train_s / static_cast<double>(batch);
+  const double per_image_eval = sample_s / static_cast<double>(batch);
+  nlohmann::json j;
+  if (!std::isnan(train_s)) j["train_default_run_min"] = kTrainSteps * kTrainBatch * per_image_train / 60;
+  if (!std::isnan(sample_s)) {
+    j["sample_1000_min"] = kSamples * kT * per_image_eval / 60;
+    j["bound_256_min"] = kBoundDigits * kT * per_image_eval / 60;
+  }
+  return j;
+}
+
 int run_steps(const Options& opt) {
   const bool torch_ok = !opt.no_torch && std::filesystem::exists("/usr/bin/python3") &&
                         std::filesystem::exists(opt.torch_script) &&
@@ -384,7 +414,10 @@ int run_steps(const Options& opt) {
   if (!opt.no_torch && !torch_ok)
     std::fprintf(stderr, "bench: PyTorch not found (/usr/bin/python3 with torch, %s): C++ only\n", opt.torch_script.c_str());
   StepTimer timer(opt.batch);
-  nlohmann::json js = {{"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds}};
+  nlohmann::json js = {{"batch", opt.batch}, {"steps_per_round", opt.steps}, {"rounds", opt.rounds},
+                       {"kernel_path", kernel_path_name(kernel_path())}, {"cpu_flags", cpu_kernel_flags()}};
+  std::printf("kernels: %s (CPU: %s; DD_KERNELS=avx512|avx2|generic overrides)\n", kernel_path_name(kernel_path()),
+              cpu_kernel_flags().c_str());
   const int lo_threads = opt.threads.front(), hi_threads = opt.threads.back();
   const bool probe = opt.threads.size() > 1 && lo_threads == 1;
   const MachineProbe probe_before = probe ? probe_machine(hi_threads) : MachineProbe{};
@@ -482,6 +515,30 @@ int run_steps(const Options& opt) {
     js["machine_compute_scaling"] = {probe_before.compute_scaling, after.compute_scaling};
     js["machine_stream_scaling"] = {probe_before.stream_scaling, after.stream_scaling};
   }
+  {
+    const int th = opt.threads.back();
+    auto at = [&](std::map<std::string, std::map<int, double>>& m, const char* mode) {
+      return m[mode].count(th) ? m[mode][th] : NAN;
+    };
+    const nlohmann::json cpp = project_user_jobs(opt.batch, at(cpp_median, "train"), at(cpp_median, "sample"));
+    const nlohmann::json torch = project_user_jobs(opt.batch, at(torch_median, "train"), at(torch_median, "sample"));
+    std::printf("what a user waits for at %d thread%s (projected from the median steps):\n", th, th == 1 ? "" : "s");
+    const char* jobs[3][2] = {{"train_default_run_min", "default training run (6,000 steps x 64)"},
+                              {"sample_1000_min", "1,000 samples (1000 ancestral steps)"},
+                              {"bound_256_min", "full bound on 256 test digits"}};
+    for (const auto& job : jobs) {
+      if (!cpp.contains(job[0])) continue;
+      const double c = cpp[job[0]].get<double>();
+      js["projected_" + std::string(job[0])] = c;
+      std::printf("  %-42s c++ %7.1f min", job[1], c);
+      if (torch.contains(job[0])) {
+        const double t = torch[job[0]].get<double>();
+        js["projected_torch_" + std::string(job[0])] = t;
+        std::printf("  pytorch %7.1f min (%.2fx)", t, t / c);
+      }
+      std::printf("\n");
+    }
+  }
   js["peak_rss_mib"] = peak_rss_mib();
   std::printf("peak RSS: c++ %.0f MiB (the whole bench process)", peak_rss_mib());
   if (js.contains("torch_train_peak_rss_mib"))
@@ -522,9 +579,10 @@ int run(int argc, char** argv) {
   app.add_option("--reps", opt.reps, "timed repetitions (median reported)")->check(CLI::Range(1, 1 << 30));
   app.add_option("--warmup", opt.warmup, "untimed repetitions first")->check(CLI::Range(0, 1 << 30));
   app.add_option("--variants", opt.variants, "conv kernels: generic (im2col + sgemm), wino2 / wino4 (Winograd F(2x2) / F(4x4), generic where "
-                 "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs)")
+                 "unsupported), auto (Winograd with its own tile choice), dispatch (what conv2d_* runs), avx2 / avx512 (dispatch "
+                 "on that kernel path)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto", "dispatch"}));
+      ->check(CLI::IsMember({"generic", "wino2", "wino4", "auto", "dispatch", "avx2", "avx512"}));
   app.add_option("--stat", opt.stat, "median or min of the timed repetitions")
       ->check(CLI::IsMember({"median", "min"}));
   app.add_option("--clock", opt.clock, "wall, or cpu (process CPU time: steadier on a busy machine, 1 thread)")

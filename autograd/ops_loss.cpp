@@ -1,6 +1,7 @@
 // Losses.
 #include "autograd/ops.h"
 #include "tensor/elementwise.h"
+#include "tensor/parallel.h"
 
 namespace dd {
 
@@ -12,9 +13,8 @@ Var<T> mse_loss(const Var<T>& a, const Var<T>& b) {
   Tensor<T> diff = zip(a.value(), b.value(), [](T x, T y) { return x - y; }, "mse_loss");
   const T* d = diff.data();
   const int64_t n = diff.numel();
-  double acc = 0;
-#pragma omp parallel for reduction(+ : acc) if (n > (1 << 15))
-  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(d[i]) * d[i];
+  // in fixed chunks combined in order: the same loss for every thread count (tensor/parallel.h)
+  const double acc = ordered_sum(n, [d](int64_t i) { return static_cast<double>(d[i]) * d[i]; });
   Tensor<T> loss = Tensor<T>::scalar(static_cast<T>(acc / static_cast<double>(n)));
   return make_result<T>("mse_loss", loss, {a, b}, [diff, n](const Tensor<T>& g, const std::vector<bool>& needs) {
     const T scale = T(2) * g.item() / static_cast<T>(n);

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/parallel.h"
+
 namespace dd {
 
 namespace {
@@ -75,9 +77,8 @@ double clip_grad_norm(const Tensor<T>& grads, double max_norm) {
   if (!(max_norm > 0)) throw std::invalid_argument("clip_grad_norm: expected max_norm > 0, got " + std::to_string(max_norm));
   T* g = grads.data();
   const int64_t n = grads.numel();
-  double sumsq = 0;
-#pragma omp parallel for reduction(+ : sumsq) schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) sumsq += static_cast<double>(g[i]) * g[i];
+  // in fixed chunks combined in order: the same norm for every thread count (tensor/parallel.h)
+  const double sumsq = ordered_sum(n, [g](int64_t i) { return static_cast<double>(g[i]) * g[i]; });
   const double norm = std::sqrt(sumsq);
   const double coef = max_norm / (norm + 1e-6);  // the 1e-6 keeps a zero gradient finite, as in PyTorch
   if (coef < 1.0) {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "tensor/blas.h"
-#include "tensor/microkernel.h"
+#include "tensor/kernels.h"
 #include "tensor/winograd.h"
 
 namespace dd {
@@ -51,14 +51,15 @@ bool split_images(const Conv2dGeometry& g) { return g.N > 1 && omp_get_max_threa
 
 // C [M x N] = op(A) B (+ C when accumulate) for one image, op(A) = A [M x K] or A^T (A stored
 // [K x M]); lda = A's row stride, B and C row-major with N columns. float: the small kernel of
-// tensor/microkernel.h while images run one per thread (no packing copies or call overhead, which
-// dominate these per-image products; apps/bench --mode conv, interleaved with the OpenBLAS build:
-// input gradients 1.2-1.4x faster, forwards within this machine's noise), OpenBLAS when a single
-// image gets all threads. double: OpenBLAS.
+// tensor/microkernel.h on the active vector path (tensor/kernels.h; OpenBLAS on the generic path)
+// while images run one per thread (no packing copies or call overhead, which dominate these
+// per-image products; apps/bench --mode conv, interleaved with the OpenBLAS build: input gradients
+// 1.2-1.4x faster, forwards within this machine's noise), OpenBLAS when a single image gets all
+// threads. double: OpenBLAS.
 void image_gemm(bool parallel_images, bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A,
                 int64_t lda, const float* B, float* C) {
   if (parallel_images || omp_get_max_threads() == 1)
-    micro::gemm(trans_a, accumulate, M, N, K, A, lda, B, N, C, N);
+    small_gemm(trans_a, accumulate, M, N, K, A, lda, B, N, C, N);
   else
     gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, N, accumulate ? 1.0f : 0.0f, C, N);
 }
@@ -178,17 +179,75 @@ void conv2d_backward_input_generic(const Conv2dGeometry& g, const T* gy, const T
   }
 }
 
+namespace {
+
+// dw [O x K] = sum_n gy_n [O x P] cols_n^T [P x K] for float32 while images run one per thread (or
+// there is one thread), computed transposed, dw^T [K x O] = sum_n cols_n gy_n^T: the small GEMM
+// of tensor/kernels.h wants both operands row-major, and gy_n^T (O x P) is the smaller matrix to
+// transpose (cols_n has K = C kh kw rows; a 1x1 convolution's cols_n is x_n itself, no copy). N = O
+// columns fill the register block. apps/bench --mode conv (1 thread, batch 64): the 1x1 and
+// stride-2 weight gradients, which called OpenBLAS with a transposed operand per image, ran at
+// 20-25 GFLOP/s. Each thread sums a fixed range of images into its own dw^T, and the partials are
+// added in thread order: bit-identical for a fixed thread count.
+void backward_weight_small_gemm(const Conv2dGeometry& g, bool split, const float* gy, const float* x, float* dw,
+                                Workspace<float>& ws) {
+  const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W, wsize = g.O * K;
+  const int64_t cols_size = g.is_pointwise() ? 0 : K * P, per_thread = cols_size + P * g.O + wsize;
+  const int nth = split ? omp_get_max_threads() : 1;
+  float* buf = ws.get(static_cast<size_t>(nth * per_thread));
+  int used = 1;
+#pragma omp parallel num_threads(nth) if (nth > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    used = nt;
+    float* cols = buf + t * per_thread;
+    float* gyT = cols + cols_size;
+    float* accT = gyT + P * g.O;
+    const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+    if (n0 == n1) std::fill(accT, accT + wsize, 0.0f);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xn = x + n * in_size;
+      const float* B = xn;
+      if (!g.is_pointwise()) {
+        im2col(g, xn, cols);
+        B = cols;
+      }
+      small_transpose(g.O, P, gy + n * g.O * P, gyT);
+      // dw^T [K x O] (+)= cols_n [K x P] gy_n^T [P x O]
+      small_gemm(false, n > n0, K, g.O, P, B, P, gyT, g.O, accT, g.O);
+    }
+  }
+#pragma omp parallel for schedule(static) if (wsize > (1 << 14) && nth > 1)
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t k = 0; k < K; ++k) {
+      float s = buf[cols_size + P * g.O + k * g.O + o];
+      for (int t = 1; t < used; ++t) s += buf[t * per_thread + cols_size + P * g.O + k * g.O + o];
+      dw[o * K + k] = s;
+    }
+}
+
+}  // namespace
+
 template <class T>
 void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W, wsize = g.O * K;
   if (db) {
-    // db[o] = sum_{n,i,j} gy[n,o,i,j], accumulated in double
+    // db[o] = sum_{n,i,j} gy[n,o,i,j]: each image's plane in 8 interleaved partial sums (one serial
+    // chain of double adds was latency-bound: 2 ms of conv_in's 3 ms weight gradient at batch 64),
+    // the planes accumulated in double.
 #pragma omp parallel for schedule(static) if (g.N * g.O * P > (1 << 15))
     for (int64_t o = 0; o < g.O; ++o) {
       double s = 0;
       for (int64_t n = 0; n < g.N; ++n) {
         const T* r = gy + (n * g.O + o) * P;
-        for (int64_t k = 0; k < P; ++k) s += r[k];
+        T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t k = 0;
+        for (; k + 8 <= P; k += 8)
+          for (int l = 0; l < 8; ++l) acc[l] += r[k + l];
+        T t = 0;
+        for (; k < P; ++k) t += r[k];
+        s += static_cast<double>(t) + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
       }
       db[o] = static_cast<T>(s);
     }
@@ -196,6 +255,10 @@ void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const 
   if (!dw) return;
   const int64_t cols_size = g.is_pointwise() ? 0 : K * P;
   const bool split = split_images(g);
+  if constexpr (std::is_same_v<T, float>)
+    // (K < O, as conv_in's 9 x 32: transposing gy would cost more than OpenBLAS's own packing)
+    if ((split || omp_get_max_threads() == 1) && g.N > 0 && K >= g.O)
+      return backward_weight_small_gemm(g, split, gy, x, dw, ws);
   const int nth = split ? omp_get_max_threads() : 1;
   // Per thread: im2col columns, then (split only) a partial dw summed in thread order afterwards,
   // so a fixed thread count gives bit-identical gradients.
@@ -237,7 +300,8 @@ void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const 
 
 // ---- dispatch: float32 3x3 stride-1 convolutions go to the Winograd kernels (tensor/winograd),
 // everything else (float64, 1x1, strided, fewer than 8 input channels) to the generic kernels above.
-// DD_CONV=generic in the environment forces the generic kernels (for A/B timing).
+// DD_CONV=generic in the environment forces the generic kernels (for A/B timing), and so does the
+// generic kernel path (DD_KERNELS=generic, or a CPU without AVX2: tensor/kernels.h).
 bool use_winograd(const Conv2dGeometry& g) {
   static const bool disabled = [] {
     const char* e = std::getenv("DD_CONV");
@@ -245,7 +309,7 @@ bool use_winograd(const Conv2dGeometry& g) {
   }();
   // C < 8: a 1-channel input (conv_in) leaves the transforms with almost no GEMM work to amortise
   // them; apps/bench --mode conv measures the generic kernels 2-3x faster there.
-  return !disabled && winograd_supported(g) && g.C >= 8;
+  return !disabled && winograd_supported(g) && g.C >= 8 && kernel_table() != nullptr;
 }
 
 template <class T>

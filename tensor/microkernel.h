@@ -1,24 +1,44 @@
 // A small register-blocked float GEMM for the products of the convolution kernels, where OpenBLAS's
 // packing copies and per-call overhead cost more than they win: the per-position products of the
-// Winograd kernels (tensor/winograd.cpp) and the per-image products of the 1x1 and im2col
-// convolutions (tensor/conv.cpp).
+// Winograd kernels (tensor/winograd_kernels.h) and the per-image products of the 1x1 and im2col
+// convolutions (tensor/conv.cpp, through tensor/kernels.h, which picks the instruction set).
 //
 //   C[M x N] (+)= op(A)[M x K] B[K x N]     row-major B and C; op(A) = A [M x K] (row stride lda)
 //                                           or A^T with A stored [K x M] (row stride lda)
 //
-// The register block is 6 rows x 16 columns (12 AVX accumulators: the BLIS/OpenBLAS Haswell-class
-// micro-kernel shape): per k, two 8-float loads of B, six broadcasts of A, twelve FMAs. B is read
-// in place (not packed), so N should be the long dimension and B's rows are expected to be in L1/L2.
-// Row blocks are the outer loop: a 6-row block of A stays in L1 while it meets every column block
-// of B. The last N % 16 columns use masked loads and stores, the last M % 6 rows a shorter block.
+// AVX2 + FMA: a register block of 6 rows x 16 columns (12 accumulators of the 16 ymm registers: the
+// BLIS/OpenBLAS Haswell-class micro-kernel shape): per k, two 8-float loads of B, six broadcasts of
+// A, twelve FMAs. AVX-512: 12 rows x 32 columns (24 accumulators of the 32 zmm registers, two
+// 16-float loads of B and one broadcast live beside them; the Skylake-X shapes of BLIS are of this
+// size), the last columns through a 16-bit lane mask. B is read in place (not packed), so N should
+// be the long dimension and B's rows are expected to be in L1/L2. Row blocks are the outer loop: a
+// block of A stays in L1 while it meets every column block of B. The last M rows use a shorter
+// block. Every element of C is the same chain of FMAs over k = 0 .. K-1 in both versions, so they
+// agree bit for bit.
+//
+// Each instruction set's copy lives in its own inline namespace (dd::avx512, dd::avx2,
+// dd::baseline, from the flags the including file is compiled with), so that the kernel files
+// compiled with AVX-512 flags never share an out-of-line copy of a function with ordinary code.
+// Without AVX2 + FMA, micro::gemm is OpenBLAS (tensor/blas.h).
 #pragma once
 
 #include <cstdint>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#else
+#include "tensor/blas.h"
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#define DD_ISA avx512
+#elif defined(__AVX2__) && defined(__FMA__)
+#define DD_ISA avx2
+#else
+#define DD_ISA baseline
 #endif
 
 namespace dd {
+inline namespace DD_ISA {
 namespace micro {
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -131,31 +151,117 @@ inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
 
 #endif
 
+#if defined(__AVX512F__)
+namespace z {
+
+// C[R x 16 NV] (+)= op(A)[R x K] B[K x 16 NV], R <= 12, NV = 1 or 2 vectors of 16 columns; m0 / m1
+// the lanes of each vector that are inside C. The accumulators are an array that GCC keeps in
+// registers (fully unrolled by `if constexpr`-free constant loops).
+template <int R, int NV, bool TransA, bool Accumulate>
+inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+                   __mmask16 m0, __mmask16 m1) {
+  __m512 c[R][NV];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      c[r][v] = Accumulate ? _mm512_maskz_loadu_ps(v ? m1 : m0, C + r * ldc + 16 * v) : _mm512_setzero_ps();
+  const int64_t rs = TransA ? 1 : lda, ks = TransA ? lda : 1;
+  for (int64_t k = 0; k < K; ++k, B += ldb) {
+    __m512 b[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(v ? m1 : m0, B + 16 * v);
+    const float* a = A + k * ks;
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * rs]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(av, b[v], c[r][v]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, v ? m1 : m0, c[r][v]);
+}
+
+inline __mmask16 lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+template <int R, bool TransA, bool Accumulate>
+inline void row_block(int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  int64_t n = 0;
+  for (; n + 32 <= N; n += 32) kernel<R, 2, TransA, Accumulate>(K, A, lda, B + n, ldb, C + n, ldc, 0xFFFF, 0xFFFF);
+  if (N - n > 16)
+    kernel<R, 2, TransA, Accumulate>(K, A, lda, B + n, ldb, C + n, ldc, 0xFFFF, lanes(N - n - 16));
+  else if (N > n)
+    kernel<R, 1, TransA, Accumulate>(K, A, lda, B + n, ldb, C + n, ldc, lanes(N - n), 0);
+}
+
+template <bool TransA, bool Accumulate>
+inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C, int64_t ldc) {
+  const int64_t rs = TransA ? 1 : lda;
+  int64_t r = 0;
+  for (; r + 12 <= M; r += 12) row_block<12, TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
+  const float* a = A + r * rs;
+  float* c = C + r * ldc;
+  switch (M - r) {
+    case 11: row_block<11, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 10: row_block<10, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 9: row_block<9, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 8: row_block<8, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 7: row_block<7, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 6: row_block<6, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 5: row_block<5, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 4: row_block<4, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 3: row_block<3, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 2: row_block<2, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    case 1: row_block<1, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
+    default: break;
+  }
+}
+
+}  // namespace z
+#endif
+
 // C = op(A) B, or C += op(A) B when accumulate. Single-threaded (callers parallelise over images or
-// chunks). Without AVX2/FMA a plain loop.
+// chunks; without AVX2 OpenBLAS is called from inside those parallel regions, where it runs on one
+// thread).
 inline void gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc) {
 #if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+#define DD_MICRO_IMPL z::gemm_impl
+#else
+#define DD_MICRO_IMPL gemm_impl
+#endif
   if (trans_a) {
     if (accumulate)
-      gemm_impl<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
+      DD_MICRO_IMPL<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
     else
-      gemm_impl<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
+      DD_MICRO_IMPL<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
   } else {
     if (accumulate)
-      gemm_impl<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
+      DD_MICRO_IMPL<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
     else
-      gemm_impl<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
+      DD_MICRO_IMPL<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
   }
+#undef DD_MICRO_IMPL
 #else
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t n = 0; n < N; ++n) {
-      float s = accumulate ? C[r * ldc + n] : 0.0f;
-      for (int64_t k = 0; k < K; ++k) s += (trans_a ? A[k * lda + r] : A[r * lda + k]) * B[k * ldb + n];
-      C[r * ldc + n] = s;
-    }
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t r = 0; r < M; ++r)
+        for (int64_t n = 0; n < N; ++n) C[r * ldc + n] = 0.0f;
+    return;
+  }
+  dd::gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 #endif
 }
 
 }  // namespace micro
+}  // namespace DD_ISA
 }  // namespace dd

@@ -25,8 +25,11 @@
 #include "tensor/conv.h"
 #include "tensor/random.h"
 #include "tensor/winograd.h"
+#include "tests/tensor/kernel_paths.h"
 
 using namespace dd;
+using dd::testing::for_each_kernel_path;
+using dd::testing::for_each_vector_path;
 
 namespace {
 
@@ -118,9 +121,11 @@ TEST_CASE("winograd conv: every 3x3 stride-1 shape of the UNet, F(2x2) and F(4x4
       {9, 64, 7, 7, 64, 1},                             // level 2 and middle convs
       {9, 128, 7, 7, 64, 1},                            // up.2 conv1s
   };
-  uint64_t seed = 100;
-  for (const Case& k : unet)
-    for (int tile : {2, 4}) check_case(k, tile, seed++);
+  for_each_vector_path([&](KernelPath) {
+    uint64_t seed = 100;
+    for (const Case& k : unet)
+      for (int tile : {2, 4}) check_case(k, tile, seed++);
+  });
 }
 
 TEST_CASE("winograd conv: odd sizes, batch 1 and 3, padding 0 and 2, tiny maps") {
@@ -128,34 +133,40 @@ TEST_CASE("winograd conv: odd sizes, batch 1 and 3, padding 0 and 2, tiny maps")
       {1, 5, 11, 13, 7, 1}, {3, 13, 9, 6, 9, 1}, {3, 3, 10, 7, 4, 0}, {2, 3, 10, 7, 4, 2}, {1, 2, 1, 1, 3, 1},
       {3, 1, 3, 2, 1, 1},   {1, 9, 5, 5, 10, 0}, {3, 17, 15, 17, 11, 1}, {2, 4, 3, 3, 2, 0},
   };
-  uint64_t seed = 200;
-  for (const Case& k : odd)
-    for (int tile : {2, 4}) check_case(k, tile, seed++);
+  for_each_vector_path([&](KernelPath) {
+    uint64_t seed = 200;
+    for (const Case& k : odd)
+      for (int tile : {2, 4}) check_case(k, tile, seed++);
+  });
 }
 
 TEST_CASE("winograd conv: batch 64 (several chunks per thread), default tile") {
-  check_case({64, 32, 28, 28, 32, 1}, winograd_tile(conv2d_geometry({64, 32, 28, 28}, {32, 32, 3, 3}, nullptr, 1, 1)),
-             300);
-  check_case({64, 64, 7, 7, 64, 1}, 0 + 2, 301);
+  for_each_vector_path([&](KernelPath) {
+    check_case({64, 32, 28, 28, 32, 1},
+               winograd_tile(conv2d_geometry({64, 32, 28, 28}, {32, 32, 3, 3}, nullptr, 1, 1)), 300);
+    check_case({64, 64, 7, 7, 64, 1}, 0 + 2, 301);
+  });
 }
 
 TEST_CASE("winograd conv: a reused workspace and a second call give the same result") {
-  Rng rng(7);
-  const Conv2dGeometry g = conv2d_geometry({3, 8, 12, 12}, {5, 8, 3, 3}, nullptr, 1, 1);
-  Tensor<float> x = rng.normal<float>({3, 8, 12, 12}), w = rng.normal<float>({5, 8, 3, 3});
-  Tensor<float> gy = rng.normal<float>({3, 5, 12, 12});
-  Workspace<float> ws;
-  std::vector<float> a(3 * 5 * 144), b2(a.size()), dw1(5 * 8 * 9), dw2(dw1.size());
-  winograd_conv2d_forward(g, x.data(), w.data(), nullptr, a.data(), ws, 4);
-  winograd_conv2d_backward_weight(g, gy.data(), x.data(), dw1.data(), nullptr, ws, 4);
-  // a larger call in between grows the workspace
-  const Conv2dGeometry big = conv2d_geometry({4, 16, 20, 20}, {16, 16, 3, 3}, nullptr, 1, 1);
-  std::vector<float> xb(4 * 16 * 400, 0.5f), wb(16 * 16 * 9, 0.25f), yb(4 * 16 * 400);
-  winograd_conv2d_forward(big, xb.data(), wb.data(), nullptr, yb.data(), ws, 2);
-  winograd_conv2d_forward(g, x.data(), w.data(), nullptr, b2.data(), ws, 4);
-  winograd_conv2d_backward_weight(g, gy.data(), x.data(), dw2.data(), nullptr, ws, 4);
-  CHECK(a == b2);
-  CHECK(dw1 == dw2);
+  for_each_vector_path([&](KernelPath) {
+    Rng rng(7);
+    const Conv2dGeometry g = conv2d_geometry({3, 8, 12, 12}, {5, 8, 3, 3}, nullptr, 1, 1);
+    Tensor<float> x = rng.normal<float>({3, 8, 12, 12}), w = rng.normal<float>({5, 8, 3, 3});
+    Tensor<float> gy = rng.normal<float>({3, 5, 12, 12});
+    Workspace<float> ws;
+    std::vector<float> a(3 * 5 * 144), b2(a.size()), dw1(5 * 8 * 9), dw2(dw1.size());
+    winograd_conv2d_forward(g, x.data(), w.data(), nullptr, a.data(), ws, 4);
+    winograd_conv2d_backward_weight(g, gy.data(), x.data(), dw1.data(), nullptr, ws, 4);
+    // a larger call in between grows the workspace
+    const Conv2dGeometry big = conv2d_geometry({4, 16, 20, 20}, {16, 16, 3, 3}, nullptr, 1, 1);
+    std::vector<float> xb(4 * 16 * 400, 0.5f), wb(16 * 16 * 9, 0.25f), yb(4 * 16 * 400);
+    winograd_conv2d_forward(big, xb.data(), wb.data(), nullptr, yb.data(), ws, 2);
+    winograd_conv2d_forward(g, x.data(), w.data(), nullptr, b2.data(), ws, 4);
+    winograd_conv2d_backward_weight(g, gy.data(), x.data(), dw2.data(), nullptr, ws, 4);
+    CHECK(a == b2);
+    CHECK(dw1 == dw2);
+  });
 }
 
 TEST_CASE("winograd conv: unsupported geometries and tiles are refused by name") {
@@ -172,7 +183,7 @@ TEST_CASE("winograd conv: unsupported geometries and tiles are refused by name")
                   std::invalid_argument);
 }
 
-TEST_CASE("conv2d_* dispatch: float32 3x3 stride-1 with C >= 8 runs Winograd, the rest the generic kernels") {
+TEST_CASE("conv2d_* dispatch: float32 3x3 stride-1 with C >= 8 runs Winograd on a vector path, the rest (and all on the generic path) the generic kernels") {
   Rng rng(9);
   auto run = [&](const Shape& xs, const Shape& wsh, int64_t stride, int64_t pad, bool expect_fast) {
     CAPTURE(shape_str(xs));
@@ -199,10 +210,13 @@ TEST_CASE("conv2d_* dispatch: float32 3x3 stride-1 with C >= 8 runs Winograd, th
     CHECK(dx == dxr);
     CHECK(dw == dwr);
   };
-  run({2, 32, 14, 14}, {16, 32, 3, 3}, 1, 1, true);
-  run({2, 1, 14, 14}, {16, 1, 3, 3}, 1, 1, false);   // conv_in: 1 input channel
-  run({2, 16, 14, 14}, {16, 16, 3, 3}, 2, 1, false);  // downsample
-  run({2, 16, 14, 14}, {8, 16, 1, 1}, 1, 0, false);   // 1x1
+  for_each_kernel_path([&](KernelPath path) {
+    const bool vector = path != KernelPath::generic;
+    run({2, 32, 14, 14}, {16, 32, 3, 3}, 1, 1, vector);
+    run({2, 1, 14, 14}, {16, 1, 3, 3}, 1, 1, false);   // conv_in: 1 input channel
+    run({2, 16, 14, 14}, {16, 16, 3, 3}, 2, 1, false);  // downsample
+    run({2, 16, 14, 14}, {8, 16, 1, 1}, 1, 0, false);   // 1x1
+  });
 }
 
 TEST_CASE("Winograd weight gradient: bit-identical over repeated runs although chunks go to threads dynamically") {
@@ -213,12 +227,81 @@ TEST_CASE("Winograd weight gradient: bit-identical over repeated runs although c
   Rng rng(41);
   const Conv2dGeometry g = conv2d_geometry({24, 16, 28, 28}, {16, 16, 3, 3}, nullptr, 1, 1);
   Tensor<float> x = rng.normal<float>({24, 16, 28, 28}), gy = rng.normal<float>({24, 16, 28, 28});
-  Workspace<float> ws;
-  std::vector<float> first(16 * 16 * 9), again(16 * 16 * 9);
-  winograd_conv2d_backward_weight(g, gy.data(), x.data(), first.data(), static_cast<float*>(nullptr), ws, 4);
-  for (int r = 0; r < 6; ++r) {
-    winograd_conv2d_backward_weight(g, gy.data(), x.data(), again.data(), static_cast<float*>(nullptr), ws, 4);
-    REQUIRE(again == first);
-  }
+  for_each_vector_path([&](KernelPath) {
+    Workspace<float> ws;
+    std::vector<float> first(16 * 16 * 9), again(16 * 16 * 9);
+    winograd_conv2d_backward_weight(g, gy.data(), x.data(), first.data(), static_cast<float*>(nullptr), ws, 4);
+    for (int r = 0; r < 6; ++r) {
+      winograd_conv2d_backward_weight(g, gy.data(), x.data(), again.data(), static_cast<float*>(nullptr), ws, 4);
+      REQUIRE(again == first);
+    }
+  });
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("the Winograd entry points refuse the generic path by name (it has no vector kernels)") {
+  for_each_kernel_path({KernelPath::generic}, [&](KernelPath) {
+    Workspace<float> ws;
+    std::vector<float> buf(4096);
+    const Conv2dGeometry g = conv2d_geometry({1, 8, 8, 8}, {8, 8, 3, 3}, nullptr, 1, 1);
+    CHECK_THROWS_WITH_AS(winograd_conv2d_forward(g, buf.data(), buf.data(), nullptr, buf.data(), ws),
+                         doctest::Contains("generic path"), std::logic_error);
+  });
+}
+
+TEST_CASE("generic float32 convolutions (1x1, stride 2, conv_in, conv_out) against float64, on every path and 1-3 threads") {
+  // The float32 generic kernels use the small GEMM of the active path (images one per thread) and
+  // OpenBLAS otherwise; float64 always OpenBLAS, the exact reference. Bound 1e-5 of max|ref| (float
+  // GEMM rounding over at most 5 * 784 terms; measured below 2e-6).
+  const int saved = omp_get_max_threads();
+  struct G {
+    int64_t N, C, H, O, k, stride;
+  };
+  const G shapes[] = {{5, 96, 28, 32, 1, 1}, {5, 32, 14, 64, 1, 1}, {3, 32, 28, 32, 3, 2},
+                      {5, 64, 14, 64, 3, 2}, {5, 1, 28, 32, 3, 1},  {4, 32, 28, 1, 3, 1}, {1, 17, 9, 5, 3, 2}};
+  for_each_kernel_path([&](KernelPath) {
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      CAPTURE(threads);
+      uint64_t seed = 500;
+      for (const G& s : shapes) {
+        CAPTURE(s.C);
+        CAPTURE(s.O);
+        CAPTURE(s.H);
+        CAPTURE(s.k);
+        CAPTURE(s.stride);
+        const Shape xs{s.N, s.C, s.H, s.H}, wsh{s.O, s.C, s.k, s.k}, bs{s.O};
+        const Conv2dGeometry g = conv2d_geometry(xs, wsh, &bs, s.stride, s.k / 2);
+        Rng rng(seed++);
+        Tensor<float> x = rng.normal<float>(xs), w = rng.normal<float>(wsh), b = rng.normal<float>(bs);
+        Tensor<float> gy = rng.normal<float>({g.N, g.O, g.Ho, g.Wo});
+        const int64_t ny = g.N * g.O * g.Ho * g.Wo;
+        Workspace<float> wsf;
+        Workspace<double> wsd;
+        std::vector<float> y(ny, NAN), dx(x.numel(), NAN), dw(w.numel(), NAN), db(g.O, NAN);
+        conv2d_forward_generic(g, x.data(), w.data(), b.data(), y.data(), wsf);
+        conv2d_backward_input_generic(g, gy.data(), w.data(), dx.data(), wsf);
+        conv2d_backward_weight_generic(g, gy.data(), x.data(), dw.data(), db.data(), wsf);
+        const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), gyd = to_double(gy);
+        std::vector<double> yd(ny), dxd(x.numel()), dwd(w.numel()), dbd(g.O);
+        conv2d_forward_generic(g, xd.data(), wd.data(), bd.data(), yd.data(), wsd);
+        conv2d_backward_input_generic(g, gyd.data(), wd.data(), dxd.data(), wsd);
+        conv2d_backward_weight_generic(g, gyd.data(), xd.data(), dwd.data(), dbd.data(), wsd);
+        const double ey = rel_err(y.data(), yd.data(), ny), edx = rel_err(dx.data(), dxd.data(), x.numel());
+        const double edw = rel_err(dw.data(), dwd.data(), w.numel()), edb = rel_err(db.data(), dbd.data(), g.O);
+        CHECK(ey <= 1e-5);
+        CHECK(edx <= 1e-5);
+        CHECK(edw <= 1e-5);
+        CHECK(edb <= 1e-5);
+        // the public dispatch gives the same (it runs these kernels, or Winograd for conv_out)
+        std::vector<float> dw2(w.numel(), NAN);
+        conv2d_backward_weight(g, gy.data(), x.data(), dw2.data(), static_cast<float*>(nullptr), wsf);
+        CHECK(rel_err(dw2.data(), dwd.data(), w.numel()) <= (winograd_supported(g) && g.C >= 8 ? 1e-4 : 1e-5));
+        if (threads == 1)
+          MESSAGE("generic f32 vs f64 C" << s.C << "->O" << s.O << " k" << s.k << "/" << s.stride << " @" << s.H
+                                         << ": y " << ey << " dx " << edx << " dw " << edw);
+      }
+    }
+  });
   omp_set_num_threads(saved);
 }

@@ -18,6 +18,7 @@
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_config.h"
+#include "apps/common/run_folder.h"
 #include "apps/common/sample_quality.h"
 #include "ddpm/bound.h"
 #include "ddpm/sample.h"
@@ -97,9 +98,10 @@ History read_history(const fs::path& metrics, int64_t up_to_step) {
   std::ifstream in(metrics);
   std::string line;
   std::vector<std::string> kept;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > up_to_step) continue;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (!check_metrics_line(metrics.string(), number, line, in.peek() == EOF)) continue;
+    json j = json::parse(line);
+    if (j["step"].get<int64_t>() > up_to_step) continue;
     kept.push_back(line);
     if (j.contains("loss_smooth")) {
       h.step.push_back(j["step"].get<double>());
@@ -177,14 +179,18 @@ int run(int argc, char** argv) {
   cli.steps = kDefaultSteps;
   add_train_flags(app, cli);
   std::string resume;
-  bool list_params = false;
+  bool list_params = false, overwrite = false;
+  add_run_folder_flags(app, overwrite);
   app.add_option("--resume", resume, "continue from this checkpoint (e.g. runs/mnist/last.safetensors)")->group("Run");
   app.add_flag("--list-params", list_params, "print every parameter's name and shape, then the total, and exit");
   if (const auto code = dd::app::parse_flags(app, "train_mnist", argc, argv)) return *code;
 
   TrainConfig cfg = cli;
-  if (!resume.empty()) cfg = merge_for_resume(read_run_config(resume), cli, passed_keys(app), resume);
+  ResumePoint resume_point;  // the checkpoint, read once
+  if (!resume.empty()) resume_point = read_resume_point(resume);
+  if (!resume.empty()) cfg = merge_for_resume(resume_point.config, cli, passed_keys(app), resume);
   cfg.validate();
+  if (!resume.empty()) check_resume_steps(resume, resume_point.step, cfg.steps);
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 
   Rng init_rng(cfg.seed);
@@ -195,7 +201,6 @@ int run(int argc, char** argv) {
   }
 
   const fs::path out = cfg.out;
-  fs::create_directories(out);
   Dataset data = load_dataset(cfg.dataset, cfg.data);
   std::fprintf(stderr, "data: %s\n", data.describe().c_str());
 
@@ -207,7 +212,7 @@ int run(int argc, char** argv) {
   Ema<float> ema(model, cfg.ema_decay);
   int64_t start_step = 0;
   if (!resume.empty()) {
-    CheckpointInfo info = load_checkpoint(resume, model, &ema, &adam);
+    CheckpointInfo info = load_checkpoint(resume_point.file, model, &ema, &adam);
     start_step = info.step;
     std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
@@ -218,6 +223,7 @@ int run(int argc, char** argv) {
   BatchSampler batches(data.train, cfg.batch, cfg.seed);
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
+  RunFolder run_folder(out.string(), resume, overwrite, "train_mnist");  // after every check: nothing is created before
   std::unique_ptr<SampleQuality> quality;
   if (cfg.sample_every > 0 && !cfg.classifier.empty() && fs::exists(cfg.classifier)) {
     quality = std::make_unique<SampleQuality>(cfg.classifier, data.test, std::min<int64_t>(1000, data.test.size(0)));
@@ -231,6 +237,7 @@ int run(int argc, char** argv) {
   std::ofstream metrics(metrics_path, std::ios::app);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
+  std::signal(SIGHUP, request_stop);  // a closed terminal saves the run like Ctrl-C
 
   auto checkpoint = [&](int64_t step) {
     CheckpointInfo info;

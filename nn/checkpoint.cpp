@@ -284,7 +284,7 @@ void load_weights(const SafetensorsFile& f, Module<T>& model, bool from_ema) {
     ignorable.push_back("ema.");
   }
   reject_unexpected(f, expected, ignorable);
-  if (f.metadata.count("format")) read_checkpoint_info(f);  // a checkpoint: its metadata and checksum too
+  if (metadata_str(f, "format") == kCheckpointFormat) read_checkpoint_info(f);  // its metadata and checksum too
   require_finite(f);
   for (const auto& p : params) f.copy_to(prefix + p.name, p.var.value());
 }

@@ -384,6 +384,12 @@ Tensor<float> read_png_grid(const std::string& path, int columns, int cell, int 
                   std::to_string(cell) + ", " + std::to_string(padding));
   const std::vector<uint8_t> bytes = read_file_bytes(path);
   int width = 0, height = 0, channels = 0;
+  // The header's size first: a damaged or hostile file may claim gigapixels, which the decoder
+  // would try to allocate. No grid of this project comes near 2^26 pixels (4096 x 16384).
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels) &&
+      static_cast<int64_t>(width) * height > (int64_t{1} << 26))
+    throw IoError(path + ": expected a PNG grid of at most 2^26 pixels, found " + std::to_string(width) + "x" +
+                  std::to_string(height));
   unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
   if (!px) throw IoError(path + ": not a readable PNG (" + std::string(stbi_failure_reason()) + ")");
   std::vector<uint8_t> gray(px, px + static_cast<size_t>(width) * height);

@@ -5,6 +5,8 @@ set -euo pipefail
 
 pkgs=(g++ make pkg-config libopenblas-openmp-dev doctest-dev libstb-dev zlib1g-dev nlohmann-json3-dev
       libcli11-dev curl)
+# `make fuzz`: clang, its libFuzzer and sanitizer runtimes (compiler-rt) and its OpenMP runtime.
+pkgs+=(clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

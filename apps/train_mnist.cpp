@@ -191,6 +191,7 @@ int run(int argc, char** argv) {
   if (!resume.empty()) cfg = merge_for_resume(resume_point.config, cli, passed_keys(app), resume);
   cfg.validate();
   if (!resume.empty()) check_resume_steps(resume, resume_point.step, cfg.steps);
+  precheck_run_folder(cfg.out, resume, overwrite);
   if (cfg.threads > 0) set_num_threads(cfg.threads);
 
   Rng init_rng(cfg.seed);

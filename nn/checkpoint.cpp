@@ -102,8 +102,9 @@ std::string first_non_finite(const T* p, int64_t n, int64_t* where) {
   return "";
 }
 
-// Every value of the file's F32 / F64 tensors is finite; else IoError naming the tensor.
-void require_finite(const SafetensorsFile& f) {
+}  // namespace
+
+void require_finite_values(const SafetensorsFile& f) {
   for (const auto& e : f.entries()) {
     int64_t at = 0;
     std::string bad;
@@ -116,6 +117,8 @@ void require_finite(const SafetensorsFile& f) {
                              " (a diverged run or a damaged file)");
   }
 }
+
+namespace {
 
 // A version-2 file's checksum must match its tensor data (a flipped bit, a torn copy).
 void require_checksum(const SafetensorsFile& f) {
@@ -131,6 +134,9 @@ void require_checksum(const SafetensorsFile& f) {
              "CRC-32 " + actual + ": the file is damaged (a changed or flipped bit)");
 #endif
 }
+}  // namespace
+
+namespace {
 
 template <class T>
 void add_flat(SafetensorsFile& f, const std::string& prefix, const Tensor<T>& flat,
@@ -229,7 +235,7 @@ CheckpointInfo load_checkpoint(const SafetensorsFile& f, Module<T>& model, NonDe
   if (!adam) ignorable.push_back("adam.");
   reject_unexpected(f, expected, ignorable);
   require_checksum(f);
-  require_finite(f);
+  require_finite_values(f);
   const int64_t ema_updates = ema ? metadata_int(f, "ema.updates", 0, kCheckpointMaxStep) : 0;
   const int64_t adam_step = adam ? metadata_int(f, "adam.step", 0, kCheckpointMaxStep) : 0;
 
@@ -285,7 +291,7 @@ void load_weights(const SafetensorsFile& f, Module<T>& model, bool from_ema) {
   }
   reject_unexpected(f, expected, ignorable);
   if (metadata_str(f, "format") == kCheckpointFormat) read_checkpoint_info(f);  // its metadata and checksum too
-  require_finite(f);
+  require_finite_values(f);
   for (const auto& p : params) f.copy_to(prefix + p.name, p.var.value());
 }
 

@@ -69,6 +69,9 @@ CheckpointInfo load_checkpoint(const SafetensorsFile& file, Module<T>& model, No
 // The __metadata__ crc32 of a version-2 checkpoint: CRC-32 of every tensor's bytes in file order.
 std::string checkpoint_data_crc32(const SafetensorsFile& file);
 
+// Every value of the file's F32 / F64 tensors is finite; else IoError naming the tensor and element.
+void require_finite_values(const SafetensorsFile& file);
+
 // The metadata of a checkpoint, validated (format, version, step range, checksum) without a model.
 CheckpointInfo read_checkpoint_info(const SafetensorsFile& file);
 

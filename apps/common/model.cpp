@@ -52,6 +52,7 @@ ResumePoint read_resume_point(const std::string& checkpoint) {
   p.file = load_safetensors(checkpoint);
   p.config = read_run_config(p.file);
   p.step = read_checkpoint_info(p.file).step;
+  require_finite_values(p.file);  // before anything else happens (load_checkpoint checks again)
   return p;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "tensor/io/atomic_file.h"
@@ -54,15 +55,27 @@ long read_pid(int fd) {
   return n > 0 ? std::strtol(buf, nullptr, 10) : 0;
 }
 
+// True when `out` holds another run's files that --overwrite may remove; throws when it may not.
+bool refuse_other_run(const std::string& out, const std::string& resume, bool overwrite, const std::vector<std::string>& existing) {
+  const fs::path resume_folder = fs::path(resume).parent_path().empty() ? fs::path(".") : fs::path(resume).parent_path();
+  const bool resuming_here = !resume.empty() && same_folder(resume_folder, out);
+  if (existing.empty() || resuming_here) return false;
+  if (!overwrite)
+    throw std::runtime_error("--out " + out + ": expected a folder without another run's files, found " + listed(existing) +
+                             " (continue that run with --resume " + (fs::path(out) / "last.safetensors").string() +
+                             ", choose a new --out, or pass --overwrite to replace it)");
+  return true;
+}
+
 }  // namespace
 
-bool check_metrics_line(const std::string& path, int64_t line_number, const std::string& line, bool is_last) {
+bool check_metrics_line(const std::string& path, int64_t line_number, const std::string& line, bool is_last, bool report) {
   const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   const std::string where = path + " line " + std::to_string(line_number);
   const std::string shown = "'" + (line.size() > 60 ? line.substr(0, 60) + "..." : line) + "'";
   if (j.is_discarded()) {
     if (is_last) {
-      std::fprintf(stderr, "%s: dropping %s, a line cut short (the run was killed while writing it)\n", where.c_str(), shown.c_str());
+      if (report) std::fprintf(stderr, "%s: dropping %s, a line cut short (the run was killed while writing it)\n", where.c_str(), shown.c_str());
       return false;
     }
     throw std::runtime_error(where + ": expected a JSON object, found " + shown);
@@ -73,6 +86,30 @@ bool check_metrics_line(const std::string& path, int64_t line_number, const std:
     if (j.contains(key) && !j[key].is_number())
       throw std::runtime_error(where + ": expected a number for \"" + key + "\", found " + shown);
   return true;
+}
+
+void precheck_run_folder(const std::string& out, const std::string& resume, bool overwrite) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out, ec)) throw std::runtime_error("--out " + out + ": expected a folder, found a file of that name");
+  const std::string lock = (fs::path(out) / ".lock").string();
+  const int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const long pid = read_pid(fd);
+    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+    if (!held) ::flock(fd, LOCK_UN);
+    ::close(fd);
+    if (held)
+      throw std::runtime_error("--out " + out + ": expected no other run writing into it, found one running there (pid " +
+                               std::to_string(pid) + ", lock " + lock + ")");
+  }
+  refuse_other_run(out, resume, overwrite, run_files_in(out));
+  const fs::path metrics = fs::path(out) / "metrics.jsonl";
+  if (!resume.empty() && fs::exists(metrics, ec)) {
+    std::ifstream in(metrics);
+    std::string line;
+    for (int64_t number = 1; std::getline(in, line); ++number) check_metrics_line(metrics.string(), number, line, in.peek() == EOF, false);
+  }
 }
 
 void add_run_folder_flags(CLI::App& app, bool& overwrite) {
@@ -127,12 +164,7 @@ RunFolder::RunFolder(const std::string& out, const std::string& resume, bool ove
     std::fprintf(stderr, "%s: removed %s, a temporary file of a run that was killed\n", program, (fs::path(out) / name).c_str());
 
   const std::vector<std::string> existing = run_files_in(out);
-  const bool resuming_here = !resume.empty() && same_folder(fs::path(resume).parent_path().empty() ? "." : fs::path(resume).parent_path(), out);
-  if (!existing.empty() && !resuming_here) {
-    if (!overwrite)
-      throw std::runtime_error(flag + ": expected a folder without another run's files, found " + listed(existing) +
-                               " (continue that run with --resume " + (fs::path(out) / "last.safetensors").string() +
-                               ", choose a new --out, or pass --overwrite to replace it)");
+  if (refuse_other_run(out, resume, overwrite, existing)) {
     for (const std::string& name : existing) fs::remove(fs::path(out) / name, ec);
     std::fprintf(stderr, "%s: --overwrite: removed %zu files of the previous run in %s\n", program, existing.size(), out.c_str());
   }

@@ -30,7 +30,12 @@ std::vector<std::string> run_files_in(const std::string& folder);
 // is an integer and whose loss_smooth / fid / bpd_estimate, when present, are numbers. A last line
 // that is not JSON at all (torn by a kill mid-write) returns false: drop it; anything else wrong is
 // a one-line std::runtime_error naming the file and the line.
-bool check_metrics_line(const std::string& path, int64_t line_number, const std::string& line, bool is_last);
+bool check_metrics_line(const std::string& path, int64_t line_number, const std::string& line, bool is_last, bool report = true);
+
+// The checks of RunFolder's constructor that need no change to the folder (another run's files, a
+// live lock, a bad metrics.jsonl line when resuming there), so a program can make them before it
+// does anything else. Throws std::runtime_error with a one-line message.
+void precheck_run_folder(const std::string& out, const std::string& resume, bool overwrite);
 
 class RunFolder {
  public:

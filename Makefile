@@ -154,7 +154,7 @@ $(BUILD)/tests/test_fuzz: $(APP_COMMON:%.cpp=$(BUILD)/%.o)
 $(BUILD)/tests/test_fuzz: LDLIBS := $(LIB) $(LDLIBS)
 $(FUZZ_DIR)/fuzz/%: tests/fuzz/fuzz_%.cpp $(FUZZ_DIR)/tests/fuzz/input_file.o $(APP_COMMON:%.cpp=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/libddpm.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -DDD_LIBFUZZER -fsanitize=fuzzer $^ $(LDLIBS) -fopenmp -fsanitize=fuzzer,address,undefined -o $@
+	$(CXX) $(CXXFLAGS) -DDD_LIBFUZZER -fsanitize=fuzzer $(filter %.cpp %.o %.a,$^) $(LDLIBS) -fopenmp -fsanitize=fuzzer,address,undefined -o $@
 
 .PHONY: fuzz fuzz-build
 fuzz-build:  ## build the libFuzzer targets (clang, address + undefined sanitizers) in build/fuzz

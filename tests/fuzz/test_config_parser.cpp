@@ -72,3 +72,11 @@ TEST_CASE("unet_parameter_count equals the parameters of the model built from th
     CHECK(dd::app::unet_parameter_count(c.unet()) == static_cast<double>(model.num_parameters()));
   }
 }
+
+TEST_CASE("fuzz finding: a stored model config with a number beyond int is an error, not undefined behaviour") {
+  // tests/fuzz/regressions/config/crash-1b1f...: ch_mult [1e124, 2, 2] went through get<int>().
+  for (const char* text : {"{\"ch_mult\": [1e124, 2, 2]}", "{\"ch\": 4294967296}", "{\"ch\": 32.5}", "{\"attn_resolutions\": [\"7\"]}"}) {
+    INFO(text);
+    CHECK_THROWS_AS(dd::UNetConfig::from_json(text), std::invalid_argument);
+  }
+}

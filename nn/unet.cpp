@@ -69,13 +69,13 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
   };
   for (const char* key : {"in_ch", "ch", "num_res_blocks", "resolution"})
     if (j.contains(key) && !is_int(j.at(key)))
-      throw std::invalid_argument(std::string("UNetConfig: expected an integer for '") + key + "', got " + j.at(key).dump().substr(0, 40));
+      throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: expected an integer for '") + key + "', got " + j.at(key).dump().substr(0, 40));
   for (const char* key : {"ch_mult", "attn_resolutions"})
     if (j.contains(key)) {
       const auto& v = j.at(key);
       bool ok = v.is_array();
       for (size_t i = 0; ok && i < v.size(); ++i) ok = is_int(v[i]);
-      if (!ok) throw std::invalid_argument(std::string("UNetConfig: expected a list of integers for '") + key + "', got " + v.dump().substr(0, 40));
+      if (!ok) throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: expected a list of integers for '") + key + "', got " + v.dump().substr(0, 40));
     }
   try {
     if (j.contains("in_ch")) c.in_channels = j.at("in_ch").get<int>();

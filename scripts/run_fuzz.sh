@@ -13,6 +13,7 @@ for target in "$@"; do
   bin="$build/fuzz/$target"
   work="$build/corpus/$target"
   found="$build/findings/$target"
+  rm -rf "$found"
   mkdir -p "$work" "$found"
   cp -n tests/fuzz/corpus/"$target"/* "$work"/ 2>/dev/null || true
   log="$build/fuzz-$target.log"

@@ -189,6 +189,32 @@ check-kernels: $(KERNEL_OBJS)  ## fail when a kernel object built for AVX2 / AVX
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
 	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4
 
+# ---- fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.cpp) built with clang and the sanitizers ----
+# `make fuzz` builds the library again with clang (build/fuzz) and runs every target FUZZ_SECONDS
+# (per target) on its seed corpus; anything found lands in tests/fuzz/regressions/TARGET/, which
+# `make test` replays through the same targets built with g++ (build/tests/test_fuzz).
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.cpp,%,$(wildcard tests/fuzz/fuzz_*.cpp))
+ifeq ($(FUZZ_BUILD),1)
+  # Skip the checkpoint checksum so mutated files reach the checks behind it; make UB fatal.
+  CXXFLAGS += -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -fno-sanitize-recover=undefined
+endif
+# The replay test and the fuzz targets use the stored-config parser of apps/common.
+# (The library once more after them, for the symbols they need from it.)
+$(BUILD)/tests/test_fuzz: $(APP_COMMON:%.cpp=$(BUILD)/%.o)
+$(BUILD)/tests/test_fuzz: LDLIBS := $(LIB) $(LDLIBS)
+$(FUZZ_DIR)/fuzz/%: tests/fuzz/fuzz_%.cpp $(FUZZ_DIR)/tests/fuzz/input_file.o $(APP_COMMON:%.cpp=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/libddpm.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -DDD_LIBFUZZER -fsanitize=fuzzer $(filter %.cpp %.o %.a,$^) $(LDLIBS) -fopenmp -fsanitize=fuzzer,address,undefined -o $@
+
+.PHONY: fuzz fuzz-build
+fuzz-build:  ## build the libFuzzer targets (clang, address + undefined sanitizers) in build/fuzz
+	$(MAKE) BUILD=$(FUZZ_DIR) CXX=clang++ SANITIZE=fuzzer-no-link,address,undefined FUZZ_BUILD=1 $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz/%)
+
+fuzz: fuzz-build  ## run every fuzz target FUZZ_SECONDS (default 60) seconds; findings become regression inputs
+	@bash scripts/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
+
 deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; sudo when not root)
 	@bash scripts/deps.sh
 

@@ -19,6 +19,8 @@
 #include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "tensor/image_filter.h"
+#include "apps/common/flag_checks.h"
+#include "apps/common/run_config.h"
 #include "apps/common/sample_quality.h"
 #include "nn/checkpoint.h"
 #include "nn/classifier.h"
@@ -188,14 +190,14 @@ int run(int argc, char** argv) {
   app.add_option("SAMPLES", samples, "generated digits: an IDX image file (e.g. samples-idx3-ubyte) or a PNG grid");
   app.add_option("--classifier", classifier, "weights written by ./apps/classifier")->capture_default_str();
   app.add_option("--data", data_dir, "folder with the MNIST IDX files (the held-out test digits)")->capture_default_str();
-  app.add_option("--n-real", n_real, "held-out test digits in the reference (0: as many as samples, at most 10000)")->check(CLI::NonNegativeNumber);
+  non_negative(app.add_option("--n-real", n_real, "held-out test digits in the reference (0: as many as samples, at most 10000)"));
   app.add_option("--count", count, "use only the first COUNT samples (default: all; for a grid: every cell)");
-  app.add_option("--grid-cols", grid_cols, "PNG grid: number of columns")->check(CLI::PositiveNumber);
+  positive(app.add_option("--grid-cols", grid_cols, "PNG grid: number of columns"));
   app.add_option("--cell", cell, "PNG grid: cell size in pixels")->capture_default_str();
-  app.add_option("--padding", padding, "PNG grid: pixels between and around the cells")->capture_default_str()->check(CLI::NonNegativeNumber);
+  non_negative(app.add_option("--padding", padding, "PNG grid: pixels between and around the cells"))->capture_default_str();
   app.add_flag("--calibrate", calibrate_mode, "print the calibration tables (real, degraded and noise sets) instead");
   app.add_option("--sizes", sizes, "--calibrate: set sizes N (comma-separated)")->delimiter(',')->capture_default_str();
-  app.add_option("--seed", seed, "--calibrate: seed of the random subsets and noise")->capture_default_str();
+  non_negative(app.add_option("--seed", seed, "--calibrate: seed of the random subsets and noise"))->capture_default_str();
   app.add_option("--threads", threads, "threads (0: OMP_NUM_THREADS or all cores)")->check(CLI::NonNegativeNumber);
   std::string labels_path;
   app.add_option("--labels", labels_path, "IDX label file of the asked digits (apps/sample --digit): fraction classified as "
@@ -205,6 +207,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "eval: expected either SAMPLES or --calibrate (see --help)\n");
     return 2;
   }
+  validate_threads(threads);
   if (threads > 0) set_num_threads(threads);
 
   if (calibrate_mode) {
@@ -214,7 +217,7 @@ int run(int argc, char** argv) {
   const Tensor<float> x = load_samples(samples, grid_cols, cell, padding, count);
   const int64_t n = x.size(0);
   if (n < kNeighbours + 1) throw std::invalid_argument(samples + ": expected at least " + std::to_string(kNeighbours + 1) + " images, got " + std::to_string(n));
-  const Dataset data = load_dataset("mnist", data_dir);
+  const Dataset data = load_dataset("mnist", data_dir, Split::TestOnly);
   const SampleQuality quality(classifier, data.test, n_real > 0 ? n_real : std::min<int64_t>(n, data.test.size(0)));
   const IdxArray asked = labels_path.empty() ? IdxArray{} : read_asked_labels(labels_path, n);  // checked before the long part
   const SampleMetrics metrics = quality.measure(x);

@@ -13,6 +13,9 @@
 #include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/dist_eval.h"
+#include "apps/common/flag_checks.h"
+#include "apps/common/outputs.h"
+#include "apps/common/run_config.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "ddpm/bound.h"
@@ -42,7 +45,7 @@ int run(int argc, char** argv) {
   app.add_option("--batch", batch, "images per network call")->capture_default_str();
   app.add_flag("--raw", raw, "use the raw weights instead of the EMA weights");
   app.add_flag("--no-clip", no_clip, "do not clip x0_hat to [-1, 1] in the model mean (plain eq. 11)");
-  app.add_option("--seed", seed, "seed of the x_t ~ q(x_t|x0) draws")->capture_default_str();
+  non_negative(app.add_option("--seed", seed, "seed of the x_t ~ q(x_t|x0) draws"))->capture_default_str();
   app.add_option("--out", out, "folder for nll-terms.csv and nll-terms.png (default: the checkpoint's folder)");
   app.add_option("--data", data, "folder with the MNIST IDX files (default: the run's --data)");
   app.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
@@ -52,13 +55,13 @@ int run(int argc, char** argv) {
   if (const auto code = dd::app::parse_flags(app, "nll", argc, argv)) return *code;
   if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
-  if (threads < 0) throw std::invalid_argument("--threads: expected >= 0, got " + std::to_string(threads));
+  validate_threads(threads);
   if (threads > 0) set_num_threads(threads);
   if (out.empty()) out = fs::path(ckpt).parent_path().string();
   if (out.empty()) out = ".";
 
   LoadedRun run = load_run(ckpt, !raw);
-  Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data);
+  Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data, Split::TestOnly);
   if (n > ds.test.size(0))
     throw std::invalid_argument("--n: expected at most " + std::to_string(ds.test.size(0)) + " (the test digits in " +
                                 ds.folder + "), got " + std::to_string(n));
@@ -115,6 +118,7 @@ int run(int argc, char** argv) {
   const double total_bpd = summary.bits_per_dim, stderr_bpd = summary.stderr_bits_per_dim;
   const double prior_bpd = summary.prior_bits_per_dim, diffusion_bpd = summary.diffusion_bits_per_dim,
                decoder_bpd = summary.decoder_bits_per_dim;
+  require_finite_value(total_bpd, "bound (bits/dim)", ckpt);
 
   // CSV and plot in the paper's indexing: L_0 (decoder), L_t for t = 1..T-1 (the KL at step t+1), L_T (prior).
   std::vector<double> ts, ys;

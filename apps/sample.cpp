@@ -12,6 +12,9 @@
 #include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/dist_eval.h"
+#include "apps/common/flag_checks.h"
+#include "apps/common/outputs.h"
+#include "apps/common/run_config.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "ddpm/sample.h"
@@ -100,7 +103,7 @@ int run(int argc, char** argv) {
   app.add_option("--eta", eta, "DDIM eta (0 = deterministic, 1 = posterior variance)")->capture_default_str();
   app.add_flag("--raw", raw, "use the raw weights instead of the EMA weights");
   app.add_flag("--no-clip", no_clip, "do not clip x0_hat to [-1, 1] while sampling (plain eq. 11 mean)");
-  app.add_option("--seed", seed, "seed of the noise")->capture_default_str();
+  non_negative(app.add_option("--seed", seed, "seed of the noise"))->capture_default_str();
   app.add_option("--threads", threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
   app.add_option("--batch", batch, "images per network call")->capture_default_str();
   app.add_option("--progressive", progressive, "also write the x0_hat strip over t (DDPM fig. 6) to this PNG");
@@ -135,7 +138,7 @@ int run(int argc, char** argv) {
     throw std::invalid_argument("--sampler: expected ancestral or ddim, got '" + sampler + "'");
   if (!(eta >= 0)) throw std::invalid_argument("--eta: expected >= 0, got " + std::to_string(eta));
   if (sampler != "ddim" && app.count("--eta")) throw std::invalid_argument("--eta: expected only with --sampler ddim, got --sampler " + sampler);
-  if (threads < 0) throw std::invalid_argument("--threads: expected >= 0, got " + std::to_string(threads));
+  validate_threads(threads);
   if (progressive_rows < 1) throw std::invalid_argument("--progressive-rows: expected >= 1, got " + std::to_string(progressive_rows));
   if (interp_out.empty() && (app.count("--t") || !pairs.empty()))
     throw std::invalid_argument("--t / --pair: expected together with --interpolate FILE.png, got no --interpolate");
@@ -143,6 +146,7 @@ int run(int argc, char** argv) {
   for (const auto& p : pairs) pair_list.push_back(parse_pair(p));
   if (pair_list.empty()) pair_list.push_back({0, 1});
   if (idx.empty()) idx = (std::filesystem::path(out).replace_extension("").string()) + "-idx3-ubyte";
+  check_output_files({{"--out", out}, {"--idx", idx}, {"--progressive", progressive}, {"--interpolate", interp_out}});
   if (threads > 0) set_num_threads(threads);
 
   LoadedRun run = load_run(ckpt, !raw);
@@ -172,7 +176,7 @@ int run(int argc, char** argv) {
   // Test digits for --interpolate are read before the long sampling, so a bad --data or --pair fails fast.
   Tensor<float> pair_a, pair_b;
   if (!interp_out.empty()) {
-    Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data);
+    Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data, Split::TestOnly);
     std::vector<int64_t> ia, ib;
     for (auto [i, j] : pair_list) {
       for (int64_t k : {i, j})
@@ -237,6 +241,7 @@ int run(int argc, char** argv) {
   if (root) progress.finish();
   gather_images(comm, my_images, images);
   if (!root) return 0;
+  require_finite_images(images, ckpt);
   const int columns = digits.empty() ? static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)))) : static_cast<int>(per_digit);
   write_png_grid(out, images, columns);
   write_idx_images(idx, images);

@@ -12,12 +12,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "apps/common/main.h"
 #include "apps/common/data.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_config.h"
+#include "apps/common/run_folder.h"
 #include "apps/common/sample_quality.h"
 #include "ddpm/bound.h"
 #include "ddpm/sample.h"
@@ -61,9 +63,10 @@ History read_history(const fs::path& metrics, int64_t up_to_step) {
   std::ifstream in(metrics);
   std::string line;
   std::vector<std::string> kept;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("step") || j["step"].get<int64_t>() > up_to_step) continue;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (!check_metrics_line(metrics.string(), number, line, in.peek() == EOF)) continue;
+    json j = json::parse(line);
+    if (j["step"].get<int64_t>() > up_to_step) continue;
     kept.push_back(line);
     if (j.contains("loss_smooth")) {
       h.step.push_back(j["step"].get<double>());
@@ -142,7 +145,8 @@ int run(int argc, char** argv) {
   cli.steps = kDefaultSteps;
   add_train_flags(app, cli);
   std::string resume;
-  bool list_params = false;
+  bool list_params = false, overwrite = false;
+  add_run_folder_flags(app, overwrite);
   app.add_option("--resume", resume, "continue from this checkpoint (e.g. runs/mnist/last.safetensors)")->group("Run");
   app.add_flag("--list-params", list_params, "print every parameter's name and shape, then the total, and exit");
   double rank_timeout = 600;
@@ -151,11 +155,16 @@ int run(int argc, char** argv) {
   if (const auto code = dd::app::parse_flags(app, "train_mnist", argc, argv)) return *code;
 
   TrainConfig cfg = cli;
-  if (!resume.empty()) cfg = merge_for_resume(read_run_config(resume), cli, passed_keys(app), resume);
+  ResumePoint resume_point;  // the checkpoint, read once
+  if (!resume.empty()) resume_point = read_resume_point(resume);
+  if (!resume.empty()) cfg = merge_for_resume(resume_point.config, cli, passed_keys(app), resume);
   cfg.validate();
+  if (!resume.empty()) check_resume_steps(resume, resume_point.step, cfg.steps);
   if (cfg.threads > 0) set_num_threads(cfg.threads);
   dist::Comm& comm = *g_comm;
   const bool root = comm.root();
+  // Only rank 0 writes the run folder, so only it checks and locks it.
+  if (root) precheck_run_folder(cfg.out, resume, overwrite);
   comm.timeout_s = rank_timeout;
   if (cfg.batch % comm.size() != 0) {
     if (root)
@@ -173,7 +182,6 @@ int run(int argc, char** argv) {
   }
 
   const fs::path out = cfg.out;
-  if (root) fs::create_directories(out);
   Dataset data = load_dataset(cfg.dataset, cfg.data);
   if (root) std::fprintf(stderr, "data: %s\n", data.describe().c_str());
 
@@ -185,12 +193,12 @@ int run(int argc, char** argv) {
   Ema<float> ema(model, cfg.ema_decay);
   int64_t start_step = 0;
   if (!resume.empty()) {
-    CheckpointInfo info = load_checkpoint(resume, model, &ema, &adam);
+    CheckpointInfo info = load_checkpoint(resume_point.file, model, &ema, &adam);
     start_step = info.step;
     if (root) std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
   const ddpm::Schedule schedule = cfg.make_schedule();
-    train::TrainStepConfig step_cfg;
+  train::TrainStepConfig step_cfg;
   step_cfg.lr = cfg.lr;
   step_cfg.warmup = cfg.warmup;
   step_cfg.grad_clip = cfg.grad_clip;
@@ -212,6 +220,8 @@ int run(int argc, char** argv) {
   }
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();
 
+  std::optional<RunFolder> run_folder;  // after every check: nothing is created before
+  if (root) run_folder.emplace(out.string(), resume, overwrite, "train_mnist");
   std::unique_ptr<SampleQuality> quality;
   if (!root) {
   } else if (cfg.sample_every > 0 && !cfg.classifier.empty() && fs::exists(cfg.classifier)) {
@@ -227,7 +237,7 @@ int run(int argc, char** argv) {
   if (root) metrics.open(metrics_path, std::ios::app);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
-  std::signal(SIGHUP, request_stop);
+  std::signal(SIGHUP, request_stop);  // a closed terminal saves the run like Ctrl-C
   // Data parallelism: the flat gradient buffer is summed over the ranks and divided by their
   // number, the gradient of the mean loss over the global batch (every shard has local_batch images).
   double allreduce_s = 0;

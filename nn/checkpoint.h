@@ -9,8 +9,16 @@
 // accepts it as it is. Files are written atomically (temporary file, fsync, rename).
 //
 // Loading validates before it changes anything: every expected tensor must be present with the
-// model's shape and dtype, and no unexpected tensor may be present; the error names the tensor.
-// A failed load leaves the model, EMA and optimizer untouched.
+// model's shape and dtype, no unexpected tensor may be present, every value must be finite, and
+// every metadata field must be well-formed (format, version, step and counters in range, the CRC-32
+// of the tensor data of a version-2 file); the error names the tensor or the field. A failed load
+// leaves the model, EMA and optimizer untouched.
+//
+// Saving refuses (an IoError, nothing written, the previous file stays) a model, EMA or moment
+// with a NaN or an infinity: a diverging run never replaces its last good checkpoint.
+// Version 2 adds __metadata__ crc32 (CRC-32 of every tensor's bytes in file order), so one
+// flipped bit anywhere in the weights is a load error rather than black samples; version-1 files
+// (no checksum) still load.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +26,7 @@
 
 #include "nn/module.h"
 #include "nn/optim.h"
+#include "tensor/io/safetensors.h"
 
 namespace dd {
 
@@ -30,7 +39,9 @@ template <class X>
 using NonDeducedPtr = typename NonDeduced<X>::type*;
 
 constexpr const char* kCheckpointFormat = "ddpm-cpp-checkpoint";
-constexpr int kCheckpointVersion = 1;
+constexpr int kCheckpointVersion = 2;
+// Steps and counters beyond this are damage, not training (10^12 steps is centuries of it).
+constexpr int64_t kCheckpointMaxStep = 1000000000000;
 
 struct CheckpointInfo {
   int64_t step = 0;         // training steps done
@@ -50,6 +61,19 @@ void save_checkpoint(const std::string& path, const Module<T>& model, NonDeduced
 template <class T>
 CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, NonDeducedPtr<Ema<T>> ema,
                                NonDeducedPtr<Adam<T>> adam);
+// The same from a file already read (load_safetensors), so a program parses a checkpoint once.
+template <class T>
+CheckpointInfo load_checkpoint(const SafetensorsFile& file, Module<T>& model, NonDeducedPtr<Ema<T>> ema,
+                               NonDeducedPtr<Adam<T>> adam);
+
+// The __metadata__ crc32 of a version-2 checkpoint: CRC-32 of every tensor's bytes in file order.
+std::string checkpoint_data_crc32(const SafetensorsFile& file);
+
+// Every value of the file's F32 / F64 tensors is finite; else IoError naming the tensor and element.
+void require_finite_values(const SafetensorsFile& file);
+
+// The metadata of a checkpoint, validated (format, version, step range, checksum) without a model.
+CheckpointInfo read_checkpoint_info(const SafetensorsFile& file);
 
 // Only the model's tensors, under its names (plus unet_config metadata when given).
 template <class T>
@@ -60,6 +84,8 @@ void save_weights(const std::string& path, const Module<T>& model, const std::st
 // unexpected tensor is an error.
 template <class T>
 void load_weights(const std::string& path, Module<T>& model, bool from_ema = false);
+template <class T>
+void load_weights(const SafetensorsFile& file, Module<T>& model, bool from_ema = false);
 
 // The unet_config metadata of a checkpoint or weights file ("" when absent), to build the model first.
 std::string read_unet_config(const std::string& path);

@@ -28,7 +28,7 @@ void UNetConfig::validate() const {
   if (ch < 4 || ch % 2 != 0) fail("ch", "an even number >= 4 (sinusoidal embedding width)", std::to_string(ch));
   if (ch_mult.empty()) fail("ch_mult", "at least one level", "()");
   for (int m : ch_mult)
-    if (m < 1 || (ch * m) % GroupNorm<float>::kGroups != 0)
+    if (m < 1 || (int64_t{ch} * m) % GroupNorm<float>::kGroups != 0)
       fail("ch_mult", "ch * mult divisible by the " + std::to_string(GroupNorm<float>::kGroups) + " GroupNorm groups",
            "ch " + std::to_string(ch) + ", ch_mult " + vec_str(ch_mult));
   if (num_res_blocks < 1) fail("num_res_blocks", ">= 1", std::to_string(num_res_blocks));
@@ -64,6 +64,22 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
     throw std::invalid_argument(std::string("UNetConfig: expected a JSON object, got unparsable text: ") + e.what());
   }
   if (!j.is_object()) throw std::invalid_argument("UNetConfig: expected a JSON object, got " + text);
+  // get<int>() converts any number, and a float outside int's range is undefined behaviour: the
+  // integer fields must hold integers that fit.
+  auto is_int = [](const nlohmann::json& v) {
+    return v.is_number_integer() && (v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                                            : v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX);
+  };
+  for (const char* key : {"in_ch", "ch", "num_res_blocks", "resolution"})
+    if (j.contains(key) && !is_int(j.at(key)))
+      throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: expected an integer for '") + key + "', got " + j.at(key).dump().substr(0, 40));
+  for (const char* key : {"ch_mult", "attn_resolutions"})
+    if (j.contains(key)) {
+      const auto& v = j.at(key);
+      bool ok = v.is_array();
+      for (size_t i = 0; ok && i < v.size(); ++i) ok = is_int(v[i]);
+      if (!ok) throw std::invalid_argument(std::string("UNetConfig: a field has the wrong type: expected a list of integers for '") + key + "', got " + v.dump().substr(0, 40));
+    }
   try {
     if (j.contains("in_ch")) c.in_channels = j.at("in_ch").get<int>();
     if (j.contains("ch")) c.ch = j.at("ch").get<int>();

@@ -8,6 +8,8 @@ pkgs=(g++ make pkg-config libopenblas-openmp-dev doctest-dev libstb-dev zlib1g-d
 # Open MPI: only the MPI build (make MPI=1) and its equivalence tests use it.
 mpi_pkgs=(libopenmpi-dev openmpi-bin)
 pkgs+=("${mpi_pkgs[@]}")
+# `make fuzz`: clang, its libFuzzer and sanitizer runtimes (compiler-rt) and its OpenMP runtime.
+pkgs+=(clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

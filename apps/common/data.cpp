@@ -1,7 +1,10 @@
 #include "apps/common/data.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +17,8 @@ namespace dd::app {
 namespace fs = std::filesystem;
 
 std::string Dataset::describe() const {
-  return name + " from " + source + " (" + folder + "): " + std::to_string(train.size(0)) + " train, " +
+  const std::string n_train = train.shape().empty() ? "no" : std::to_string(train.size(0));
+  return name + " from " + source + " (" + folder + "): " + n_train + " train, " +
          std::to_string(test.size(0)) + " test images";
 }
 
@@ -37,9 +41,11 @@ std::string find_idx(const fs::path& folder, const std::string& name) {
   return "";
 }
 
-bool has_all(const fs::path& folder) {
-  for (const char* f : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+bool has_all(const fs::path& folder, Split split) {
+  for (const char* f : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}) {
+    if (split == Split::TestOnly && f[0] == 't' && f[1] == 'r') continue;
     if (find_idx(folder, f).empty()) return false;
+  }
   return true;
 }
 
@@ -47,23 +53,43 @@ Tensor<float> read_images(const fs::path& folder, const std::string& name) {
   return idx_images_to_tensor(read_idx_images(find_idx(folder, name)));
 }
 
+extern "C" char** environ;
+
 }  // namespace
 
-Dataset load_dataset(const std::string& name, const std::string& folder_in) {
+int run_program(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);  // its progress goes to our stderr
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Dataset load_dataset(const std::string& name, const std::string& folder_in, Split split) {
   Dataset d;
   d.name = name;
   fs::path folder = folder_in;
   if (name == "fashion") {
     folder = "/usr/share/datasets/fashion-mnist";
-    if (!has_all(folder))
+    if (!has_all(folder, split))
       throw std::runtime_error("--dataset fashion: expected the IDX files in " + folder.string() +
                                ", found none (apt-get install dataset-fashion-mnist)");
     d.source = "Debian dataset-fashion-mnist";
   } else if (name == "mnist") {
-    if (!has_all(folder)) {
+    if (!has_all(folder, split)) {
       std::fprintf(stderr, "MNIST not found in %s: fetching it\n", folder.c_str());
-      const std::string cmd = "bash '" + project_path("scripts/fetch_mnist.sh") + "' '" + folder.string() + "' 1>&2";
-      if (std::system(cmd.c_str()) != 0 || !has_all(folder))
+      // An argument vector, never a shell command line; "--" ends the script's options, so a
+      // folder named "-x" is a folder too.
+      if (run_program({"bash", project_path("scripts/fetch_mnist.sh"), "--", folder.string()}) != 0 || !has_all(folder, split))
         throw std::runtime_error("MNIST: expected the four IDX files in " + folder.string() +
                                  " after fetching, found them missing (see the fetch messages above; "
                                  "or point --data at a folder that has them)");
@@ -74,7 +100,7 @@ Dataset load_dataset(const std::string& name, const std::string& folder_in) {
     throw std::runtime_error("--dataset: expected mnist or fashion, got '" + name + "'");
   }
   d.folder = folder.string();
-  d.train = read_images(folder, "train-images-idx3-ubyte");
+  if (split == Split::TrainAndTest) d.train = read_images(folder, "train-images-idx3-ubyte");
   d.test = read_images(folder, "t10k-images-idx3-ubyte");
   return d;
 }

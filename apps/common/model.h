@@ -8,6 +8,7 @@
 #include "ddpm/diffusion.h"
 #include "ddpm/losses.h"
 #include "nn/unet.h"
+#include "tensor/io/safetensors.h"
 #include "train/denoiser.h"
 
 namespace dd::app {
@@ -26,7 +27,19 @@ struct LoadedRun {
 };
 LoadedRun load_run(const std::string& checkpoint, bool use_ema = true);
 
-// The run config stored in a checkpoint's metadata (throws naming the file when absent).
+// The run config stored in a checkpoint's metadata, validated strictly (unknown keys, wrong types,
+// values no run could have): throws one line naming the file. The checkpoint's own metadata
+// (format, version, step, checksum) is validated first.
 TrainConfig read_run_config(const std::string& checkpoint);
+TrainConfig read_run_config(const SafetensorsFile& checkpoint);
+
+// What --resume needs, from one read of the file: the file itself (for load_checkpoint), its
+// validated config and step.
+struct ResumePoint {
+  SafetensorsFile file;
+  TrainConfig config;
+  int64_t step = 0;
+};
+ResumePoint read_resume_point(const std::string& checkpoint);
 
 }  // namespace dd::app

@@ -1,8 +1,18 @@
 #include "apps/common/run_config.h"
 
+#include "apps/common/flag_checks.h"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <cstdio>
 #include <stdexcept>
+#include <thread>
+#include <type_traits>
 
 namespace dd::app {
 
@@ -52,6 +62,31 @@ std::string TrainConfig::to_json() const {
   return j.dump();
 }
 
+namespace {
+// nlohmann's get_to converts freely (1.5 -> 1, -1 -> 2^64 - 1, true -> 1): a stored config
+// must hold exactly the type of its field.
+template <class F>
+bool json_fits(const json& v) {
+  if constexpr (std::is_same<F, std::string>::value) {
+    return v.is_string();
+  } else if constexpr (std::is_same<F, double>::value) {
+    return v.is_number();
+  } else if constexpr (std::is_same<F, uint64_t>::value) {
+    return v.is_number_unsigned();
+  } else if constexpr (std::is_integral<F>::value) {
+    if (!v.is_number_integer()) return false;
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<F>::max());
+    const int64_t x = v.get<int64_t>();
+    return x >= std::numeric_limits<F>::min() && x <= std::numeric_limits<F>::max();
+  } else {  // std::vector<int>
+    if (!v.is_array()) return false;
+    for (const auto& e : v)
+      if (!json_fits<typename F::value_type>(e)) return false;
+    return true;
+  }
+}
+}  // namespace
+
 TrainConfig TrainConfig::from_json(const std::string& text) {
   json j;
   try {
@@ -65,17 +100,20 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
     const std::string& key = it.key();
     bool known = false;
     try {
-#define DD_GET(f) \
-  if (key == #f) { \
-    it.value().get_to(c.f); \
-    known = true; \
+#define DD_GET(f)                                                                   \
+  if (key == #f) {                                                                  \
+    if (!json_fits<decltype(c.f)>(it.value())) throw json::type_error::create(302, "", nullptr); \
+    it.value().get_to(c.f);                                                         \
+    known = true;                                                                   \
   }
       DD_TRAIN_FIELDS(DD_GET)
 #undef DD_GET
     } catch (const json::exception&) {
-      throw std::invalid_argument("run config: key '" + key + "' has the wrong type: " + it.value().dump());
+      std::string shown = it.value().dump();
+      if (shown.size() > 60) shown = shown.substr(0, 60) + "...";
+      throw std::invalid_argument("run config: expected key '" + key + "' of its flag's type, got " + shown);
     }
-    if (!known) throw std::invalid_argument("run config: unknown key '" + key + "'");
+    if (!known) throw std::invalid_argument("run config: unknown key '" + (key.size() > 60 ? key.substr(0, 60) + "..." : key) + "'");
   }
   return c;
 }
@@ -91,17 +129,104 @@ namespace {
 [[noreturn]] void bad(const std::string& flag, const std::string& expected, const std::string& found) {
   throw std::invalid_argument("--" + flag + ": expected " + expected + ", got " + found);
 }
+
+std::string show(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
 }  // namespace
 
-void TrainConfig::validate() const {
+int max_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return 4 * static_cast<int>(cores > 0 ? cores : 1);
+}
+
+void validate_threads(int threads) {
+  if (threads < 0 || threads > max_threads())
+    bad("threads", "0.." + std::to_string(max_threads()) + " (0 = all cores; at most 4x the " +
+                       std::to_string(max_threads() / 4) + " cores of this machine, more only slow it down)",
+        std::to_string(threads));
+}
+
+void check_resume_steps(const std::string& checkpoint, int64_t done, int64_t steps) {
+  if (steps <= done)
+    bad("steps", "more than the " + std::to_string(done) + " steps already done in " + checkpoint +
+                     " (--resume continues to --steps in total)", std::to_string(steps));
+}
+
+double unet_parameter_count(const UNetConfig& u) {
+  // The layers of nn/unet.cpp and nn/layers.cpp, counted in double so no size overflows.
+  const double temb = 4.0 * u.ch;
+  auto conv = [](double cin, double cout, double k) { return cin * cout * k * k + cout; };
+  auto norm = [](double c) { return 2 * c; };
+  auto res = [&](double cin, double cout) {
+    return norm(cin) + conv(cin, cout, 3) + (temb * cout + cout) + norm(cout) + conv(cout, cout, 3) +
+           (cin != cout ? conv(cin, cout, 1) : 0.0);
+  };
+  auto attn = [&](double c) { return norm(c) + 4 * conv(c, c, 1); };
+  auto has_attn = [&](int r) { return std::find(u.attn_resolutions.begin(), u.attn_resolutions.end(), r) != u.attn_resolutions.end(); };
+  double n = (u.ch * temb + temb) + (temb * temb + temb) + conv(u.in_channels, u.ch, 3);
+  std::vector<double> skips{static_cast<double>(u.ch)};
+  double cin = u.ch;
+  int r = u.resolution;
+  const size_t levels = u.ch_mult.size();
+  for (size_t i = 0; i < levels; ++i) {
+    const double cout = static_cast<double>(u.ch) * u.ch_mult[i];
+    for (int b = 0; b < u.num_res_blocks; ++b) {
+      n += res(b == 0 ? cin : cout, cout) + (has_attn(r) ? attn(cout) : 0.0);
+      skips.push_back(cout);
+    }
+    if (i + 1 < levels) {
+      n += conv(cout, cout, 3);
+      skips.push_back(cout);
+      r /= 2;
+    }
+    cin = cout;
+  }
+  n += res(cin, cin) + attn(cin) + res(cin, cin);
+  for (size_t k = levels; k-- > 0;) {
+    const double cout = static_cast<double>(u.ch) * u.ch_mult[k];
+    for (int b = 0; b < u.num_res_blocks + 1; ++b) {
+      n += res(cin + skips.back(), cout) + (has_attn(r) ? attn(cout) : 0.0);
+      skips.pop_back();
+      cin = cout;
+    }
+    if (k != 0) {
+      n += conv(cout, cout, 3);
+      r *= 2;
+    }
+  }
+  return n + norm(cin) + conv(cin, u.out_channels(), 3);
+}
+
+double training_memory_bytes(const TrainConfig& c) {
+  // Weights, gradients, EMA and Adam's two moments (float32), plus the activations kept for the
+  // backward pass: at least a few tensors of batch x width x 28 x 28 per ResBlock.
+  const UNetConfig u = c.unet();
+  double widest = 0;
+  for (int m : u.ch_mult) widest = std::max(widest, static_cast<double>(u.ch) * m);
+  const double blocks = static_cast<double>(u.ch_mult.size()) * (2 * u.num_res_blocks + 1) + 2;
+  return 5 * 4 * unet_parameter_count(u) + 4.0 * static_cast<double>(c.batch) * widest * 28 * 28 * 4 * blocks;
+}
+
+namespace {
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
+}
+}  // namespace
+
+void TrainConfig::validate(bool this_machine) const {
   if (steps < 1) bad("steps", ">= 1", std::to_string(steps));
   if (batch < 1) bad("batch", ">= 1", std::to_string(batch));
-  if (!(lr > 0)) bad("lr", "> 0", std::to_string(lr));
+  if (!(std::isfinite(lr) && lr > 0)) bad("lr", "> 0 and finite", show(lr));
   if (warmup < 0) bad("warmup", ">= 0", std::to_string(warmup));
-  if (!(grad_clip >= 0)) bad("grad-clip", ">= 0 (0 = off)", std::to_string(grad_clip));
-  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema-decay", "a value in [0, 1)", std::to_string(ema_decay));
-  if (!(weight_decay >= 0)) bad("weight-decay", ">= 0", std::to_string(weight_decay));
-  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "a value in [0, 1)", std::to_string(dropout));
+  if (!(std::isfinite(grad_clip) && grad_clip >= 0)) bad("grad-clip", "a finite value >= 0 (0 = off)", show(grad_clip));
+  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema-decay", "a value in [0, 1)", show(ema_decay));
+  if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight-decay", "a finite value >= 0", show(weight_decay));
+  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "a value in [0, 1)", show(dropout));
+  if (T > 100000) bad("T", "2..100000", std::to_string(T));
   if (T < 2) bad("T", ">= 2", std::to_string(T));
   if (schedule != "linear" && schedule != "cosine") bad("schedule", "linear or cosine", "'" + schedule + "'");
   if (loss != "simple" && loss != "hybrid" && loss != "vlb") bad("loss", "simple, hybrid or vlb", "'" + loss + "'");
@@ -110,18 +235,44 @@ void TrainConfig::validate() const {
   if (loss != "simple" && variance != "learned")
     bad("loss", "simple unless --variance learned (the vb term trains the variance)", "'" + loss + "' with --variance " + variance);
   if (dataset != "mnist" && dataset != "fashion") bad("dataset", "mnist or fashion", "'" + dataset + "'");
-  if (threads < 0) bad("threads", ">= 0", std::to_string(threads));
+  if (this_machine)
+    validate_threads(threads);
+  else if (threads < 0 || threads > 4096)
+    bad("threads", "0..4096", std::to_string(threads));
   for (auto [name, v] : {std::pair<const char*, int64_t>{"log-every", log_every}, {"sample-every", sample_every},
                          {"ckpt-every", ckpt_every}, {"eval-every", eval_every}})
     if (v < 0) bad(name, ">= 0 (0 = never)", std::to_string(v));
   if (sample_n < 1) bad("sample-n", ">= 1", std::to_string(sample_n));
-  if (sample_steps < 1 || sample_steps > T) bad("sample-steps", "1.." + std::to_string(T), std::to_string(sample_steps));
+  // The previews' strided schedule needs 1..T steps only when there are previews.
+  if (sample_every > 0 && (sample_steps < 1 || sample_steps > T))
+    bad("sample-steps", "1.." + std::to_string(T) + " (--T) while previews are on (--sample-every > 0)", std::to_string(sample_steps));
+  if (sample_every > 0 && sample_n > 4096) bad("sample-n", "1..4096", std::to_string(sample_n));
   if (eval_n < 1) bad("eval-n", ">= 1", std::to_string(eval_n));
   if (!(p_uncond >= 0 && p_uncond < 1)) bad("p-uncond", "a probability in [0, 1)", std::to_string(p_uncond));
   try {
     unet().validate();
   } catch (const std::exception& e) {
     throw std::invalid_argument(std::string("model flags (--ch, --ch-mult, --attn-res): ") + e.what());
+  }
+  // --attn-res names side lengths of the model: 28 and each halving (28, 14, 7 for three levels).
+  std::vector<int> sides{28};
+  for (size_t i = 0; i + 1 < ch_mult.size(); ++i) sides.push_back(sides.back() / 2);
+  std::string side_list;
+  for (int r : sides) side_list += (side_list.empty() ? "" : ", ") + std::to_string(r);
+  for (int r : attn_res)
+    if (r != 0 && std::find(sides.begin(), sides.end(), r) == sides.end())
+      bad("attn-res", "side lengths of this model (" + side_list + "; 0 = none)", std::to_string(r));
+  if (attn_res.size() > 1 && std::find(attn_res.begin(), attn_res.end(), 0) != attn_res.end())
+    bad("attn-res", "0 alone (no attention) or side lengths", "0 among others");
+  // A stored config only has to fit its weights (sampling); a training run everything.
+  const double have = physical_memory_bytes();
+  const double need = this_machine ? training_memory_bytes(*this) : 4 * unet_parameter_count(unet());
+  if (have > 0 && need > have) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "a model and batch that fit in memory: this one needs about %.1f GiB (%.3g parameters; "
+                  "weights, gradients, EMA and Adam moments, plus activations), the machine has %.1f GiB",
+                  need / (1 << 30), unet_parameter_count(unet()), have / (1 << 30));
+    throw std::invalid_argument("--ch / --ch-mult / --batch: expected " + std::string(msg));
   }
 }
 
@@ -144,7 +295,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
   app.add_flag("--cond", c.cond, "class-conditional: learn a digit-label embedding (classifier-free guidance)")->group("Model");
   app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
-  app.add_option("--seed", c.seed, "seed of every random draw")->capture_default_str()->group("Run");
+  non_negative(app.add_option("--seed", c.seed, "seed of every random draw"))->capture_default_str()->group("Run");
   app.add_option("--threads", c.threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str()->group("Run");
   app.add_option("--data", c.data, "folder with the IDX files (fetched there when missing)")->capture_default_str()->group("Run");
   app.add_option("--dataset", c.dataset, "mnist | fashion (Debian's dataset-fashion-mnist)")->capture_default_str()->group("Run");

@@ -65,8 +65,22 @@ struct TrainConfig {
   std::string to_json() const;
   // Keys missing from the JSON keep their defaults; unknown keys are an error.
   static TrainConfig from_json(const std::string& json);
-  void validate() const;  // throws std::invalid_argument naming the flag, expected and found
+  // Throws std::invalid_argument naming the flag, expected and found. this_machine: also the limits
+  // of this machine (--threads, memory), which a config stored on another machine need not meet.
+  void validate(bool this_machine = true) const;
 };
+
+// --threads: 0 (all cores) up to max_threads() = 4x the cores; else std::invalid_argument.
+int max_threads();
+void validate_threads(int threads);
+
+// Parameters of the UNet of `u`, counted from its layers without building it (a double: a
+// damaged or absurd config must not overflow), and the memory a training run of `c` needs.
+double unet_parameter_count(const UNetConfig& u);
+double training_memory_bytes(const TrainConfig& c);
+
+// --resume of a checkpoint at step `done` with --steps `steps`: there must be steps left to train.
+void check_resume_steps(const std::string& checkpoint, int64_t done, int64_t steps);
 
 // Keys that change the model or the diffusion: a resumed run must keep them.
 const std::vector<std::string>& structural_keys();

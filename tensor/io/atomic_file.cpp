@@ -1,11 +1,16 @@
 #include "tensor/io/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "tensor/io/io_error.h"
 
@@ -13,7 +18,58 @@ namespace dd {
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text(int err) {
+  if (err == EFBIG) return std::string("file too large (") + std::strerror(err) + "; a file-size limit, ulimit -f?)";
+  if (err == ENOSPC) return std::string("no space left on the device (") + std::strerror(err) + ")";
+  return std::strerror(err);
+}
+std::string errno_text() { return errno_text(errno); }
+
+// ---- fault injection (tests only) --------------------------------------------------------------
+std::mutex g_hook_mutex;
+WriteFaultHook g_hook;
+std::atomic<uint64_t> g_total_written{0};
+
+uint64_t env_bytes(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return UINT64_MAX;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return (end && *end == '\0') ? n : UINT64_MAX;
+}
+const uint64_t g_enospc_after = env_bytes("DD_TEST_ENOSPC_AFTER_BYTES");
+const uint64_t g_kill_after = env_bytes("DD_TEST_KILL_AFTER_BYTES");
+
+// How many of the next n bytes may be written before a fault; *err gets the errno to fail with
+// (0: none, all n may go). A kill fault does not return once its byte count is reached.
+size_t allowed_bytes(const std::string& target, uint64_t written_to_file, size_t n, int* err, bool* kill_then) {
+  *err = 0;
+  *kill_then = false;
+  const uint64_t total = g_total_written.load();
+  size_t allowed = n;
+  if (g_kill_after != UINT64_MAX && total + n >= g_kill_after) {
+    allowed = static_cast<size_t>(g_kill_after > total ? g_kill_after - total : 0);
+    *kill_then = true;
+  }
+  if (g_enospc_after != UINT64_MAX && total + n > g_enospc_after) {
+    const size_t room = static_cast<size_t>(g_enospc_after > total ? g_enospc_after - total : 0);
+    if (room <= allowed) {
+      allowed = room;
+      *err = ENOSPC;
+      *kill_then = false;
+    }
+  }
+  std::lock_guard<std::mutex> lock(g_hook_mutex);
+  if (g_hook) {
+    const int e = g_hook(target, written_to_file, n);
+    if (e != 0) {
+      allowed = 0;
+      *err = e;
+      *kill_then = false;
+    }
+  }
+  return allowed;
+}
 
 std::string folder_of(const std::string& path) {
   size_t slash = path.find_last_of('/');
@@ -22,8 +78,7 @@ std::string folder_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
-void write_all(int fd, const std::string& temp_path, const void* data, size_t n) {
-  const char* p = static_cast<const char*>(data);
+void write_raw(int fd, const std::string& temp_path, const char* p, size_t n) {
   while (n > 0) {
     ssize_t written = ::write(fd, p, n);
     if (written < 0) {
@@ -32,14 +87,28 @@ void write_all(int fd, const std::string& temp_path, const void* data, size_t n)
     }
     p += written;
     n -= static_cast<size_t>(written);
+    g_total_written += static_cast<uint64_t>(written);
   }
+}
+
+void write_all(int fd, const std::string& target, const std::string& temp_path, uint64_t* written_to_file,
+               const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  int err = 0;
+  bool kill_then = false;
+  const size_t allowed = allowed_bytes(target, *written_to_file, n, &err, &kill_then);
+  write_raw(fd, temp_path, p, allowed);
+  *written_to_file += allowed;
+  if (kill_then) ::kill(::getpid(), SIGKILL);
+  if (err != 0)
+    io_error(temp_path, "to write " + std::to_string(n - allowed) + " more bytes", "error: " + errno_text(err));
 }
 
 // Owns the temporary file until commit(): destroying it before then closes and removes it.
 class TempFile {
  public:
   explicit TempFile(const std::string& target) : target_(target) {
-    std::string pattern = target + ".tmp.XXXXXX";
+    std::string pattern = target + ".tmp." + std::to_string(static_cast<long>(::getpid())) + ".XXXXXX";
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
     fd_ = ::mkstemp(buf.data());
@@ -57,7 +126,7 @@ class TempFile {
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
 
-  void write(const void* data, size_t n) { write_all(fd_, path_, data, n); }
+  void write(const void* data, size_t n) { write_all(fd_, target_, path_, &written_, data, n); }
 
   void commit() {
     if (::fsync(fd_) != 0) io_error(path_, "fsync to succeed", "error: " + errno_text());
@@ -77,6 +146,7 @@ class TempFile {
 
  private:
   std::string target_, path_;
+  uint64_t written_ = 0;
   int fd_ = -1;
   bool committed_ = false;
 };
@@ -122,6 +192,44 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   }
   ::close(fd);
   return bytes;
+}
+
+bool is_temp_file_name(const std::string& name, long* pid) {
+  // NAME.tmp.PID.XXXXXX: six characters from mkstemp after the last dot, digits before it.
+  const size_t last = name.rfind('.');
+  if (last == std::string::npos || name.size() - last - 1 != 6) return false;
+  const size_t tmp = name.rfind(".tmp.", last);
+  if (tmp == std::string::npos || tmp == 0) return false;
+  const std::string digits = name.substr(tmp + 5, last - tmp - 5);
+  if (digits.empty() || digits.size() > 9) return false;
+  for (char c : digits)
+    if (c < '0' || c > '9') return false;
+  if (pid) *pid = std::stol(digits);
+  return true;
+}
+
+std::vector<std::string> remove_stale_temp_files(const std::string& folder) {
+  std::vector<std::string> removed;
+  DIR* dir = ::opendir(folder.c_str());
+  if (!dir) return removed;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string name = e->d_name;
+    long pid = 0;
+    if (!is_temp_file_name(name, &pid)) continue;
+    // kill(pid, 0) fails with ESRCH only when no such process exists (EPERM: alive, not ours).
+    const bool alive = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+    if (alive) continue;
+    if (::unlink((folder + "/" + name).c_str()) == 0) removed.push_back(name);
+  }
+  ::closedir(dir);
+  return removed;
+}
+
+void ignore_file_size_signal() { ::signal(SIGXFSZ, SIG_IGN); }
+
+void set_write_fault_hook(WriteFaultHook hook) {
+  std::lock_guard<std::mutex> lock(g_hook_mutex);
+  g_hook = std::move(hook);
 }
 
 }  // namespace dd

@@ -156,7 +156,7 @@ void write_idx(const std::string& path, const IdxArray& array) {
   uint64_t payload = 1;
   for (int64_t d : array.dims) {
     if (d < 0 || d > int64_t(UINT32_MAX)) io_error(path, "dims in [0, 2^32) to write", dims_str(array.dims));
-    payload *= uint64_t(d);
+    if (__builtin_mul_overflow(payload, uint64_t(d), &payload)) io_error(path, "dims whose product fits 64 bits", dims_str(array.dims));
   }
   if (payload != array.data.size())
     io_error(path, std::to_string(payload) + " bytes for dims " + dims_str(array.dims),
@@ -191,7 +191,13 @@ void write_idx_labels(const std::string& path, const std::vector<uint8_t>& label
 }
 
 Tensor<float> idx_images_to_tensor(const IdxArray& images, int64_t first, int64_t count) {
-  if (images.dims.size() != 3 || int64_t(images.data.size()) != images.dims[0] * images.dims[1] * images.dims[2])
+  // The product checked for overflow: the dims of a hostile file reach 2^32 each (a zero among them
+  // lets such a file pass read_idx with an empty payload).
+  int64_t bytes = -1;
+  if (images.dims.size() == 3 && (__builtin_mul_overflow(images.dims[0], images.dims[1], &bytes) ||
+                                  __builtin_mul_overflow(bytes, images.dims[2], &bytes)))
+    bytes = -1;
+  if (images.dims.size() != 3 || bytes < 0 || int64_t(images.data.size()) != bytes)
     shape_error("idx_images_to_tensor", "images [n, rows, cols] with n*rows*cols bytes",
                 dims_str(images.dims) + " with " + std::to_string(images.data.size()) + " bytes");
   const int64_t n = images.dims[0], rows = images.dims[1], cols = images.dims[2];

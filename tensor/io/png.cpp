@@ -93,12 +93,39 @@ void write_line_plot_png(const std::string& path, const std::vector<PlotSeries>&
 
 // ---- reading a grid back ----------------------------------------------------------------------
 
+namespace {
+// The bytes without zero-length IDAT chunks: legal, never written by an encoder, and stb_image
+// reads one with memcpy(NULL, ..., 0) (undefined behaviour, found by the png fuzz target). Anything
+// that is not a well-formed chunk sequence is passed on unchanged for the decoder to reject.
+std::vector<uint8_t> without_empty_idat(const std::vector<uint8_t>& in) {
+  static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (in.size() < 8 || !std::equal(signature, signature + 8, in.begin())) return in;
+  std::vector<uint8_t> out(in.begin(), in.begin() + 8);
+  size_t at = 8;
+  while (at + 12 <= in.size()) {
+    const uint64_t length = (uint64_t(in[at]) << 24) | (uint64_t(in[at + 1]) << 16) | (uint64_t(in[at + 2]) << 8) | in[at + 3];
+    if (at + 12 + length > in.size()) break;
+    const bool empty_idat = length == 0 && std::equal(in.begin() + at + 4, in.begin() + at + 8, "IDAT");
+    if (!empty_idat) out.insert(out.end(), in.begin() + at, in.begin() + at + 12 + length);
+    at += 12 + length;
+  }
+  out.insert(out.end(), in.begin() + at, in.end());
+  return out;
+}
+}  // namespace
+
 Tensor<float> read_png_grid(const std::string& path, int columns, int cell, int padding, int64_t count) {
   if (columns < 1 || cell < 1 || padding < 0)
     throw IoError(path + ": expected columns >= 1, cell >= 1 and padding >= 0, got " + std::to_string(columns) + ", " +
                   std::to_string(cell) + ", " + std::to_string(padding));
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = without_empty_idat(read_file_bytes(path));
   int width = 0, height = 0, channels = 0;
+  // The header's size first: a damaged or hostile file may claim gigapixels, which the decoder
+  // would try to allocate. No grid of this project comes near 2^26 pixels (4096 x 16384).
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels) &&
+      static_cast<int64_t>(width) * height > (int64_t{1} << 26))
+    throw IoError(path + ": expected a PNG grid of at most 2^26 pixels, found " + std::to_string(width) + "x" +
+                  std::to_string(height));
   unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
   if (!px) throw IoError(path + ": not a readable PNG (" + std::string(stbi_failure_reason()) + ")");
   std::vector<uint8_t> gray(px, px + static_cast<size_t>(width) * height);

@@ -193,3 +193,12 @@ TEST_CASE("write_idx refuses data that does not match its dims") {
   CHECK(contains(io_error_message([&] { write_idx(dir.file("bad"), bad); }), "expected 4 bytes for dims [2, 2]"));
   CHECK(dir.listing().empty());
 }
+
+TEST_CASE("fuzz finding: dims whose product overflows 64 bits are a shape error in idx_images_to_tensor") {
+  // tests/fuzz/regressions/idx/crash-6794...: dims [4294934268, 2951675408, 0] (an empty payload passes
+  // read_idx) made n * rows * cols overflow.
+  dd::IdxArray a{{}, {4294934268LL, 2951675408LL, 0}};
+  CHECK_THROWS(dd::idx_images_to_tensor(a));
+  dd::IdxArray b{{}, {4294934268LL, 2951675408LL, 4294934268LL}};
+  CHECK_THROWS(dd::idx_images_to_tensor(b));
+}

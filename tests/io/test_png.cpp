@@ -337,3 +337,19 @@ TEST_CASE("read_png_grid reads back what write_png_grid wrote (8-bit values), an
   write_file_atomic(dir.file("bad.png"), std::string("not a png"));
   CHECK_THROWS_AS(read_png_grid(dir.file("bad.png"), 3), IoError);
 }
+
+TEST_CASE("fuzz finding: a zero-length IDAT chunk (legal) reads as the same grid, without stb_image's memcpy(NULL, 0)") {
+  // tests/fuzz/regressions/png/crash-cd82...: UBSan in the fuzz build; here the behaviour: the grid is unchanged.
+  ScratchDir dir;
+  Tensor<float> images({6, 1, 4, 4});
+  for (int64_t i = 0; i < images.numel(); ++i) images.data()[i] = static_cast<float>((i * 37) % 255) / 127.5f - 1.0f;
+  write_png_grid(dir.file("g.png"), images, 3, 1);
+  std::vector<uint8_t> bytes = read_file_bytes(dir.file("g.png"));
+  // Insert an empty IDAT chunk (length 0, type, CRC of "IDAT") right after IHDR (8 + 25 bytes).
+  const uint8_t empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+  bytes.insert(bytes.begin() + 33, empty_idat, empty_idat + 12);
+  write_file_atomic(dir.file("empty-idat.png"), bytes);
+  const Tensor<float> a = read_png_grid(dir.file("g.png"), 3, 4, 1), b = read_png_grid(dir.file("empty-idat.png"), 3, 4, 1);
+  CHECK(a.shape() == b.shape());
+  CHECK(a.to_vector() == b.to_vector());
+}

@@ -2,7 +2,9 @@
 // not fit the model (wrong architecture, a missing or an extra tensor) rejected with the tensor named.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "autograd/ops.h"
@@ -76,7 +78,8 @@ TEST_CASE("checkpoint round trip: weights, EMA, Adam moments and step, metadata"
   CHECK(f.has("adam.v.norm_out.weight"));
   CHECK(f.entries().size() == 4 * net.named_parameters().size());
   CHECK(f.metadata.at("format") == "ddpm-cpp-checkpoint");
-  CHECK(f.metadata.at("version") == "1");
+  CHECK(f.metadata.at("version") == "2");
+  CHECK(f.metadata.at("crc32") == checkpoint_data_crc32(f));
   for (const char* key : {"step", "config", "dataset", "rng"}) CHECK(f.metadata.count(key) == 1);
 
   Rng other(2);
@@ -166,6 +169,7 @@ TEST_CASE("a missing or an unexpected tensor is named; EMA and Adam tensors are 
   missing.metadata = f.metadata;
   for (const auto& e : f.entries())
     if (e.name != "ema.mid.block_2.conv1.bias") missing.add_raw(e.name, e.dtype, e.shape, e.bytes);
+  missing.metadata["crc32"] = checkpoint_data_crc32(missing);
   save_safetensors(bad.path, missing);
   CHECK_THROWS_WITH_AS(load_checkpoint<float>(bad.path, net, &ema, nullptr),
                        doctest::Contains("'ema.mid.block_2.conv1.bias', found none"), IoError);
@@ -173,6 +177,7 @@ TEST_CASE("a missing or an unexpected tensor is named; EMA and Adam tensors are 
 
   SafetensorsFile extra = load_safetensors(good.path);
   extra.add("mid.block_3.conv1.bias", TensorF({16}));
+  extra.metadata["crc32"] = checkpoint_data_crc32(extra);
   save_safetensors(bad.path, extra);
   CHECK_THROWS_WITH_AS(load_checkpoint<float>(bad.path, net, &ema, nullptr),
                        doctest::Contains("unexpected tensor 'mid.block_3.conv1.bias'"), IoError);
@@ -191,4 +196,146 @@ TEST_CASE("a truncated checkpoint is rejected with an IoError") {
   bytes.resize(bytes.size() - 100);
   write_file_atomic(bad.path, bytes);
   CHECK_THROWS_AS(load_checkpoint<float>(bad.path, net, nullptr, nullptr), IoError);
+}
+
+namespace {
+// The first float of tensor `name` of a saved file, replaced by `value` (checksum resealed when asked).
+void poke(const std::string& path, const std::string& name, float value, bool reseal) {
+  SafetensorsFile f = load_safetensors(path);
+  SafetensorsFile g;
+  g.metadata = f.metadata;
+  for (const auto& e : f.entries()) {
+    std::vector<uint8_t> bytes = e.bytes;
+    if (e.name == name) std::memcpy(bytes.data(), &value, sizeof value);
+    g.add_raw(e.name, e.dtype, e.shape, bytes);
+  }
+  if (reseal) g.metadata["crc32"] = checkpoint_data_crc32(g);
+  save_safetensors(path, g);
+}
+}  // namespace
+
+TEST_CASE("a non-finite weight, moment or EMA value is never checkpointed; the previous file stays") {
+  Rng rng(8);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.9);
+  train_two_steps(net, adam, ema);
+  Removed file{temp_path("finite.safetensors")};
+  CheckpointInfo info;
+  info.step = 2;
+  save_checkpoint(file.path, net, &ema, &adam, info);
+  const std::vector<uint8_t> before = read_file_bytes(file.path);
+  struct Case {
+    const char* what;
+    TensorF flat;
+    const char* prefix;
+  };
+  for (const Case& c : {Case{"model", net.flat_values(), "'"}, Case{"ema", ema.values(), "'ema."},
+                        Case{"adam.m", adam.m(), "'adam.m."}, Case{"adam.v", adam.v(), "'adam.v."}}) {
+    INFO(c.what);
+    TensorF flat = c.flat;  // a view of the live buffer
+    const float old = flat.data()[3];
+    flat.data()[3] = c.what[0] == 'e' ? INFINITY : NAN;
+    info.step = 3;
+    const std::string msg = [&] {
+      try {
+        save_checkpoint(file.path, net, &ema, &adam, info);
+      } catch (const IoError& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    }();
+    flat.data()[3] = old;
+    CHECK(msg.find("expected finite values to checkpoint in " + std::string(c.prefix)) != std::string::npos);
+    CHECK(msg.find("previous checkpoint is kept") != std::string::npos);
+    CHECK(read_file_bytes(file.path) == before);
+  }
+  const std::vector<float> w = net.flat_values().to_vector();
+  net.flat_values().data()[0] = NAN;
+  CHECK_THROWS_WITH_AS(save_weights(file.path, net), doctest::Contains("finite weights"), IoError);
+  net.flat_values().data()[0] = w[0];
+  CHECK(read_file_bytes(file.path) == before);
+}
+
+TEST_CASE("loading: a NaN/Inf is an error naming the tensor; a flipped bit fails the checksum; nothing changes") {
+  Rng rng(9);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.9);
+  Removed file{temp_path("poked.safetensors")};
+  save_checkpoint(file.path, net, &ema, &adam, CheckpointInfo{});
+  UNet<float> other(tiny_config(), rng);
+  Adam<float> adam2(other, AdamConfig{});
+  Ema<float> ema2(other, 0.9);
+  const std::vector<float> before = other.flat_values().to_vector();
+
+  poke(file.path, "ema.mid.attn_1.q.weight", NAN, /*reseal=*/true);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file.path, other, &ema2, &adam2),
+                       doctest::Contains("expected finite values in tensor 'ema.mid.attn_1.q.weight', found NaN at element 0"), IoError);
+  CHECK_THROWS_WITH_AS(load_weights(file.path, other, true), doctest::Contains("'ema.mid.attn_1.q.weight'"), IoError);
+  poke(file.path, "conv_in.weight", -INFINITY, true);
+  CHECK_THROWS_WITH_AS(load_weights(file.path, other), doctest::Contains("'conv_in.weight', found -inf"), IoError);
+  CHECK(other.flat_values().to_vector() == before);
+
+  // One flipped exponent bit keeps the value finite (0.05 -> ~1.7e37): the checksum catches it.
+  save_checkpoint(file.path, net, &ema, &adam, CheckpointInfo{});
+  std::vector<uint8_t> bytes = read_file_bytes(file.path);
+  bytes[bytes.size() - 1] ^= 0x40;  // the top exponent bit of the last float
+  write_file_atomic(file.path, bytes);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file.path, other, &ema2, &adam2), doctest::Contains("CRC-32"), IoError);
+  CHECK_THROWS_WITH_AS(load_weights(file.path, other, true), doctest::Contains("damaged"), IoError);
+  CHECK(other.flat_values().to_vector() == before);
+}
+
+TEST_CASE("checkpoint metadata: format, version, step and counters validated, each a one-line error naming the field") {
+  Rng rng(10);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.9);
+  Removed file{temp_path("meta.safetensors")};
+  CheckpointInfo info;
+  info.step = 7;
+  save_checkpoint(file.path, net, &ema, &adam, info);
+  const SafetensorsFile good = load_safetensors(file.path);
+  CHECK(read_checkpoint_info(good).step == 7);
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* expect;
+  };
+  for (const Case& c : {Case{"step", "-1", "an integer 0..1000000000000 in __metadata__ 'step', found '-1'"},
+                        Case{"step", "99999999999999999999", "'step', found '99999999999999999999'"},
+                        Case{"step", "x0", "'step', found 'x0'"},
+                        Case{"step", " 5", "'step', found ' 5'"},
+                        Case{"step", "", "'step', found ''"},
+                        Case{"version", "3", "an integer 1..2 in __metadata__ 'version', found '3'"},
+                        Case{"format", "something-else", "format 'ddpm-cpp-checkpoint'"},
+                        Case{"adam.step", "-5", "'adam.step', found '-5'"},
+                        Case{"ema.updates", "1e3", "'ema.updates', found '1e3'"},
+                        Case{"crc32", "00000000", "CRC-32 00000000"}}) {
+    INFO(c.key << " = " << c.value);
+    SafetensorsFile f = good;
+    f.metadata[c.key] = c.value;
+    save_safetensors(file.path, f);
+    const std::vector<float> before = net.flat_values().to_vector();
+    std::string msg;
+    try {
+      load_checkpoint(file.path, net, &ema, &adam);
+    } catch (const IoError& e) {
+      msg = e.what();
+    }
+    CHECK(msg.find(c.expect) != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+    CHECK(net.flat_values().to_vector() == before);
+  }
+  // A version-1 file (before checksums) still loads.
+  SafetensorsFile v1 = good;
+  v1.metadata["version"] = "1";
+  v1.metadata.erase("crc32");
+  save_safetensors(file.path, v1);
+  CHECK(load_checkpoint(file.path, net, &ema, &adam).step == 7);
+  // ...but a version-2 file without its checksum does not.
+  v1.metadata["version"] = "2";
+  save_safetensors(file.path, v1);
+  CHECK_THROWS_WITH_AS(load_checkpoint(file.path, net, &ema, &adam), doctest::Contains("'crc32'"), IoError);
 }

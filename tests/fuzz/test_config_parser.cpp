@@ -1,0 +1,82 @@
+// The stored-config parser the config fuzz target drives (apps/common/run_config.h): exact types,
+// value ranges, and the parameter count it uses for the memory limit, against real models.
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "apps/common/run_config.h"
+#include "nn/unet.h"
+
+using dd::app::TrainConfig;
+using nlohmann::json;
+
+namespace {
+std::string error_of(const std::string& text) {
+  try {
+    TrainConfig::from_json(text).validate(false);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("stored config: a field must hold exactly its flag's type; values are range-checked") {
+  TrainConfig c;
+  c.steps = 10;
+  const json good = json::parse(c.to_json());
+  CHECK(error_of(good.dump()) == "");
+  struct Case {
+    const char* key;
+    json value;
+    const char* expect;
+  };
+  for (const Case& k : {Case{"T", 7.5, "key 'T'"}, Case{"T", "1000", "key 'T'"}, Case{"T", true, "key 'T'"},
+                        Case{"seed", -1, "key 'seed'"}, Case{"ch", 4294967296.0, "key 'ch'"}, Case{"ch", json(int64_t{1} << 40), "key 'ch'"},
+                        Case{"ch_mult", json::array({1, "2"}), "key 'ch_mult'"}, Case{"schedule", 3, "key 'schedule'"},
+                        Case{"schedule", "quadratic", "--schedule"}, Case{"lr", -1, "--lr"}, Case{"T", 1000000, "--T"},
+                        Case{"attn_res", json::array({5}), "--attn-res"}, Case{"threads", 100000, "--threads"},
+                        Case{"ch", 1 << 20, "GiB"}}) {
+    INFO(k.key << " = " << k.value.dump());
+    json j = good;
+    j[k.key] = k.value;
+    CHECK(error_of(j.dump()).find(k.expect) != std::string::npos);
+  }
+  CHECK(error_of("[1, 2]").find("expected a JSON object") != std::string::npos);
+  CHECK(error_of("{\"steps\": 1").find("unparsable") != std::string::npos);
+  CHECK(error_of("{\"nope\": 1}").find("unknown key 'nope'") != std::string::npos);
+  // A config stored on a bigger machine (more threads than cores here) still loads.
+  json many = good;
+  many["threads"] = 64;
+  CHECK(error_of(many.dump()) == "");
+}
+
+TEST_CASE("unet_parameter_count equals the parameters of the model built from the config") {
+  struct Case {
+    int ch;
+    std::vector<int> mult;
+    int blocks;
+    std::vector<int> attn;
+    bool learned;
+  };
+  for (const Case& k : {Case{32, {1, 2, 2}, 1, {7}, false}, Case{8, {1, 2}, 1, {0}, false}, Case{16, {1, 2, 2}, 2, {14, 7}, true},
+                        Case{8, {1}, 1, {28}, false}, Case{24, {2, 1, 3}, 3, {28, 14, 7}, true}}) {
+    TrainConfig c;
+    c.ch = k.ch;
+    c.ch_mult = k.mult;
+    c.num_res_blocks = k.blocks;
+    c.attn_res = k.attn;
+    c.variance = k.learned ? "learned" : "large";
+    dd::Rng rng(0);
+    dd::UNet<float> model(c.unet(), rng);
+    INFO("ch " << k.ch << " blocks " << k.blocks);
+    CHECK(dd::app::unet_parameter_count(c.unet()) == static_cast<double>(model.num_parameters()));
+  }
+}
+
+TEST_CASE("fuzz finding: a stored model config with a number beyond int is an error, not undefined behaviour") {
+  // tests/fuzz/regressions/config/crash-1b1f...: ch_mult [1e124, 2, 2] went through get<int>().
+  for (const char* text : {"{\"ch_mult\": [1e124, 2, 2]}", "{\"ch\": 4294967296}", "{\"ch\": 32.5}", "{\"attn_resolutions\": [\"7\"]}"}) {
+    INFO(text);
+    CHECK_THROWS_AS(dd::UNetConfig::from_json(text), std::invalid_argument);
+  }
+}

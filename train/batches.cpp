@@ -13,8 +13,9 @@ Rng stream_rng(uint64_t seed, Stream stream, uint64_t index) {
 
 BatchSampler::BatchSampler(const Tensor<float>& images, int64_t batch, uint64_t seed)
     : images_(images), batch_(batch), seed_(seed), per_epoch_(batch > 0 ? images.size(0) / batch : 0) {
-  if (batch < 1 || per_epoch_ < 1)
-    throw std::invalid_argument("--batch: expected 1 to " + std::to_string(images.size(0)) + " (the training images), got " +
+  if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
+  if (per_epoch_ < 1)
+    throw std::invalid_argument("--batch: expected at most " + std::to_string(images.size(0)) + " (the training images), got " +
                                 std::to_string(batch));
 }
 

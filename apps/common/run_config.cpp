@@ -69,6 +69,8 @@ template <class F>
 bool json_fits(const json& v) {
   if constexpr (std::is_same<F, std::string>::value) {
     return v.is_string();
+  } else if constexpr (std::is_same<F, bool>::value) {
+    return v.is_boolean();
   } else if constexpr (std::is_same<F, double>::value) {
     return v.is_number();
   } else if constexpr (std::is_same<F, uint64_t>::value) {

@@ -158,8 +158,8 @@ TEST_CASE("draw_step and BatchSampler: a function of (seed, step) alone; batches
   CHECK(seen == std::vector<float>{0, 1, 2, 3, 4, 5});
   train::BatchSampler again(images, 2, 9);
   CHECK(again.batch_for_step(2).to_vector() == train::BatchSampler(images, 2, 9).batch_for_step(2).to_vector());
-  CHECK_THROWS_WITH(train::BatchSampler(images, 7, 9), doctest::Contains("expected 1 to 6"));
-  CHECK_THROWS_WITH(train::BatchSampler(images, 0, 9), doctest::Contains("got 0"));
+  CHECK_THROWS_WITH(train::BatchSampler(images, 7, 9), doctest::Contains("expected at most 6 (the training images), got 7"));
+  CHECK_THROWS_WITH(train::BatchSampler(images, 0, 9), doctest::Contains("expected >= 1, got 0"));
 }
 
 TEST_CASE("draw_step: a shard of the global batch draws exactly the global batch's numbers for its samples") {

@@ -210,9 +210,9 @@ int run(int argc, char** argv) {
     EmaSwapGuard use_ema(ema);
     ddpm::Schedule strided = ddpm::respace(schedule, ddpm::strided_timesteps(cfg.T, cfg.sample_steps));
     Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
-    ddpm::SampleOptions opts;
-    opts.variance = cfg.variance_type();
-    Tensor<float> images = ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
+    // The project's default sampler (what ./apps/sample draws without flags), at --sample-steps.
+    const ddpm::SampleOptions opts = ddpm::default_sampler(cfg.T, cfg.variance_type() == ddpm::VarianceType::Learned).options;
+    Tensor<float> images = ddpm::sample(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
     char stem[64];
     std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
     save_samples(out, stem, images);

@@ -102,16 +102,29 @@ TEST_CASE("sample: strided ancestral samples as PNG + IDX, the progressive strip
   CHECK(read_text(dir.file("a-idx")) != read_text(dir.file("d-idx")));
 }
 
-TEST_CASE("sample: full ancestral sampling by default, and DDIM") {
+TEST_CASE("sample: the default sampler (min(100, T) strided steps, posterior variance), --variance, and DDIM") {
   TinyRun& t = tiny_run();
   REQUIRE(t.result.code == 0);
   ScratchDir dir;
   RunResult full = run("./apps/sample --ckpt '" + t.ckpt + "' --n 2 --out '" + dir.file("f.png") + "'");
   INFO(full.err);
   REQUIRE(full.code == 0);
-  CHECK(contains(full.err, "50 of T = 50 steps"));
+  CHECK(contains(full.err, "ancestral (small variance), 50 of T = 50 steps"));  // T = 50 < 100: every step
   CHECK(contains(full.err, "sampling step 50/50"));
   CHECK(dd::read_idx_images(dir.file("f-idx3-ubyte")).dims == std::vector<int64_t>{2, 28, 28});  // default IDX name
+  // The default is exactly --variance small at all T steps, and another draw than --variance large.
+  const std::string base = "./apps/sample --ckpt '" + t.ckpt + "' --n 2";
+  RunResult small = run(base + " --steps 0 --variance small --out '" + dir.file("s.png") + "'");
+  RunResult large = run(base + " --variance large --out '" + dir.file("l.png") + "'");
+  REQUIRE(small.code == 0);
+  REQUIRE(large.code == 0);
+  CHECK(contains(large.err, "ancestral (large variance)"));
+  CHECK(read_text(dir.file("f-idx3-ubyte")) == read_text(dir.file("s-idx3-ubyte")));
+  CHECK(read_text(dir.file("f-idx3-ubyte")) != read_text(dir.file("l-idx3-ubyte")));
+  const std::string png = " --out '" + dir.file("e.png") + "'";
+  check_one_line_error(run(base + png + " --variance learned"), {"--variance", "large or small", "no learned variance", "learned"});
+  check_one_line_error(run(base + png + " --variance wide"), {"--variance", "large, small or learned", "wide"});
+  check_one_line_error(run(base + png + " --sampler ddim --variance small"), {"--variance", "only with --sampler ancestral", "ddim"});
 
   const std::string ddim = "./apps/sample --ckpt '" + t.ckpt + "' --n 3 --steps 10 --sampler ddim";
   RunResult d0 = run(ddim + " --eta 0 --out '" + dir.file("d0.png") + "' --idx '" + dir.file("d0") + "'");

@@ -164,9 +164,14 @@ int run(int argc, char** argv) {
   Adam<float> adam(model, adam_cfg);
   Ema<float> ema(model, cfg.ema_decay);
   int64_t start_step = 0;
+  // The sampler of t; its state (per-t loss history) is kept in the checkpoint so a resumed run draws
+  // the same t as an uninterrupted one.
+  std::unique_ptr<ddpm::TimestepSampler> t_sampler = ddpm::make_timestep_sampler(cfg.t_sampler, cfg.T);
+  const bool importance_t = cfg.t_sampler != "uniform";
   if (!resume.empty()) {
     CheckpointInfo info = load_checkpoint(resume, model, &ema, &adam);
     start_step = info.step;
+    if (importance_t && info.state.count("t_sampler")) t_sampler->set_state(info.state.at("t_sampler"));
     std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
   const ddpm::Schedule schedule = cfg.make_schedule();
@@ -201,6 +206,7 @@ int run(int argc, char** argv) {
     info.dataset = data.describe();
     info.rng = stream_rng(cfg.seed, Stream::Noise, step).state();
     info.unet_config = cfg.unet().to_json();
+    if (const Tensor<double> ts = t_sampler->state(); ts.defined()) info.state["t_sampler"] = ts;
     char name[64];
     std::snprintf(name, sizeof name, "ckpt-%06lld.safetensors", static_cast<long long>(step));
     save_checkpoint((out / name).string(), model, &ema, &adam, info);
@@ -248,9 +254,17 @@ int run(int argc, char** argv) {
   model.train();
   for (int64_t step = start_step + 1; step <= cfg.steps; ++step) {
     const Tensor<float> x0 = batches.batch_for_step(step);
-    const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T);
+    train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T);
+    std::vector<double> t_weights;  // importance weights 1 / (T p_t); empty for uniform t
+    if (importance_t) {
+      Rng t_rng = stream_rng(cfg.seed, Stream::Timesteps, step);
+      ddpm::TimestepDraw td = t_sampler->sample(x0.size(0), t_rng);
+      draws.t = std::move(td.t);
+      t_weights = std::move(td.weights);
+    }
     model.dropout_rng() = stream_rng(cfg.seed, Stream::Dropout, step);
-    const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise);
+    const train::TrainStepResult result = train_step.run(step, x0, draws.t, draws.noise, t_weights);
+    if (importance_t && result.applied) t_sampler->update(draws.t, result.per_sample);
     const double loss_value = result.loss, grad_norm = result.grad_norm, lr = result.lr;
     if (!result.applied) {
       std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",

@@ -98,6 +98,8 @@ void save_checkpoint(const std::string& path, const Module<T>& model, NonDeduced
     f.metadata["ema.updates"] = std::to_string(ema->num_updates());
   }
   if (adam) f.metadata["adam.step"] = std::to_string(adam->steps());
+  // The run's extra state (CheckpointInfo::state)
+  for (const auto& [key, value] : info.state) f.add("state." + key, value);
   save_safetensors(path, f);
 }
 
@@ -128,8 +130,11 @@ CheckpointInfo load_checkpoint(const std::string& path, Module<T>& model, NonDed
   std::vector<const char*> ignorable;
   if (!ema) ignorable.push_back("ema.");
   if (!adam) ignorable.push_back("adam.");
+  ignorable.push_back("state.");  // CheckpointInfo::state, read below
   reject_unexpected(f, expected, ignorable);
   CheckpointInfo info;
+  for (const auto& e : f.entries())
+    if (has_prefix(e.name, "state.")) info.state[e.name.substr(6)] = f.get_f64(e.name);
   info.step = metadata_int(f, "step");
   info.config = metadata_str(f, "config");
   info.dataset = metadata_str(f, "dataset");
@@ -171,7 +176,7 @@ void load_weights(const std::string& path, Module<T>& model, bool from_ema) {
     require_tensor<T>(f, prefix + p.name, p.var.shape());
     expected.insert(prefix + p.name);
   }
-  std::vector<const char*> ignorable{"adam."};
+  std::vector<const char*> ignorable{"adam.", "state."};  // a checkpoint's optimizer and run state
   if (from_ema) {
     // The checkpoint's own model tensors are expected too, just not loaded.
     for (const auto& p : params) expected.insert(p.name);

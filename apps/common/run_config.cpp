@@ -40,7 +40,7 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(steps) X(batch) X(lr) X(warmup) X(grad_clip) X(ema_decay) X(weight_decay) X(ch) X(ch_mult)                \
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
-  X(eval_n) X(classifier)
+  X(eval_n) X(classifier) X(t_sampler)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -106,6 +106,8 @@ void TrainConfig::validate() const {
     bad("variance", "large, small or learned", "'" + variance + "'");
   if (loss != "simple" && variance != "learned")
     bad("loss", "simple unless --variance learned (the vb term trains the variance)", "'" + loss + "' with --variance " + variance);
+  if (t_sampler != "uniform" && t_sampler != "loss-second-moment")
+    bad("t-sampler", "uniform or loss-second-moment", "'" + t_sampler + "'");
   if (dataset != "mnist" && dataset != "fashion") bad("dataset", "mnist or fashion", "'" + dataset + "'");
   if (threads < 0) bad("threads", ">= 0", std::to_string(threads));
   for (auto [name, v] : {std::pair<const char*, int64_t>{"log-every", log_every}, {"sample-every", sample_every},
@@ -138,6 +140,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--schedule", c.schedule, "beta schedule: linear | cosine")->capture_default_str()->group("Diffusion");
   app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
+  app.add_option("--t-sampler", c.t_sampler,
+                 "timesteps: uniform (Algorithm 1) | loss-second-moment (importance sampling, Nichol & Dhariwal 2021 sec. 3.3)")
+      ->capture_default_str()->group("Diffusion");
   app.add_option("--seed", c.seed, "seed of every random draw")->capture_default_str()->group("Run");
   app.add_option("--threads", c.threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str()->group("Run");
   app.add_option("--data", c.data, "folder with the IDX files (fetched there when missing)")->capture_default_str()->group("Run");

@@ -38,6 +38,7 @@ struct TrainConfig {
   std::string schedule = "linear";  // linear | cosine
   std::string loss = "simple";      // simple | hybrid | vlb
   std::string variance = "large";   // large | small | learned
+  std::string t_sampler = "uniform";  // uniform | loss-second-moment (importance-sampled t, its state in the checkpoint)
   // run
   uint64_t seed = 0;
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores

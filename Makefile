@@ -145,6 +145,12 @@ check-layers:  ## fail when a folder includes one above it (apps > ddpm, nn > au
 bench: apps  ## time a training step and a sampling step against PyTorch in the same run (./apps/bench)
 	./$(filter %/bench,$(APPS)) --mode both --threads 1,2 --batch 64 --steps 5 --rounds 4
 
+# The default recipe end to end (scripts/quality.sh; QUALITY_* variables in its header): about an
+# hour and a half on 2 cores, so not part of `make test` (which runs it on tiny settings).
+.PHONY: quality
+quality: $(APPS)  ## train + sample 1,000 + eval + nll with the defaults into a new runs/quality-DATE folder, with report.md (long)
+	bash scripts/quality.sh
+
 deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; sudo when not root)
 	@bash scripts/deps.sh
 

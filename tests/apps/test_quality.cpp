@@ -54,7 +54,12 @@ TEST_CASE("quality.sh: tiny recipe end to end into a new folder, report.md with 
   CHECK(samples.at("n_real") == 6);
   CHECK(bound.at("n") == 4);
   CHECK(contains(report, "| classifier-FID at N = 6 |"));
-  CHECK(contains(report, "| " + fixed(samples.at("fid").get<double>(), 2) + " ("));
+  // The FID target is 1.5x the real-vs-real FID of ./apps/eval --calibrate (its first row).
+  const json real = json::parse(lines_of(read_text(out + "/calibrate.json")).front());
+  CHECK(real.at("n_samples") == 6);
+  const double fid = samples.at("fid").get<double>(), real_fid = real.at("fid").get<double>();
+  CHECK(contains(report, "<= 1.5 x real held-out (" + fixed(real_fid, 2) + ") = " + fixed(1.5 * real_fid, 2) + " |"));
+  CHECK(contains(report, "| " + fixed(fid, 2) + " (" + fixed(fid / real_fid, 2) + " x real) |"));
   CHECK(contains(report, "| " + fixed(bound.at("bits_per_dim").get<double>(), 4) + " +- "));
   CHECK(contains(report, "L_0 " + fixed(bound.at("L_0").get<double>(), 4)));
   CHECK(contains(report, "![samples](samples.png)"));

@@ -215,6 +215,12 @@ fuzz-build:  ## build the libFuzzer targets (clang, address + undefined sanitize
 fuzz: fuzz-build  ## run every fuzz target FUZZ_SECONDS (default 60) seconds; findings become regression inputs
 	@bash scripts/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
 
+# The default recipe end to end (scripts/quality.sh; QUALITY_* variables in its header): about an
+# hour and a half on 2 cores, so not part of `make test` (which runs it on tiny settings).
+.PHONY: quality
+quality: $(APPS)  ## train + sample 1,000 + eval + nll with the defaults into a new runs/quality-DATE folder, with report.md (long)
+	bash scripts/quality.sh
+
 deps:  ## install the build, test and data-fetch dependencies (Debian/Ubuntu; sudo when not root)
 	@bash scripts/deps.sh
 

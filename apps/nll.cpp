@@ -1,6 +1,7 @@
 // nll: the full variational bound (DDPM eq. 5) of a train_mnist checkpoint on the first N test
 // digits, in bits/dim, with its parts L_T, sum of L_{t-1} and L_0, a standard error over images,
 // a CSV of the mean of every term L_t (t = 0..T) and its plot. T network calls per batch of images.
+// --compare OLD.csv (an earlier run's nll-terms.csv) also draws both runs' terms in nll-compare.png.
 // The last line of stdout is one JSON object (for scripts).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "apps/common/run_config.h"
 #include "apps/common/model.h"
 #include "apps/common/progress.h"
+#include "apps/common/terms_csv.h"
 #include "ddpm/bound.h"
 #include "tensor/io/atomic_file.h"
 #include "tensor/io/png.h"
@@ -35,7 +37,7 @@ dist::Comm* g_comm = nullptr;
 
 int run(int argc, char** argv) {
   CLI::App app{"Bits/dim of a train_mnist checkpoint: the full variational bound over all T terms on the first N test digits."};
-  std::string ckpt, out, data;
+  std::string ckpt, out, data, compare;
   int64_t n = 256, batch = 32;
   uint64_t seed = 0;
   int threads = 0;
@@ -52,6 +54,7 @@ int run(int argc, char** argv) {
   bool null_label = false;
   app.add_flag("--null-label", null_label, "with a --cond checkpoint: the unconditional bound -log p(x) through the null label "
                                            "(default: the conditional bound -log p(x | y) with the true test labels)");
+  app.add_option("--compare", compare, "an earlier nll-terms.csv: also plot its terms and these in nll-compare.png");
   if (const auto code = dd::app::parse_flags(app, "nll", argc, argv)) return *code;
   if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
@@ -60,6 +63,8 @@ int run(int argc, char** argv) {
   if (out.empty()) out = fs::path(ckpt).parent_path().string();
   if (out.empty()) out = ".";
 
+  BoundTerms old_terms;
+  if (!compare.empty()) old_terms = read_terms_csv(compare);  // before the long bound: a bad file fails fast
   LoadedRun run = load_run(ckpt, !raw);
   Dataset ds = load_dataset(run.config.dataset, data.empty() ? run.config.data : data, Split::TestOnly);
   if (n > ds.test.size(0))
@@ -139,6 +144,14 @@ int run(int argc, char** argv) {
   po.x_label = "t";
   po.log_y = true;
   write_line_plot_png(png_path, {{"term", ts, ys, {214, 39, 40}}}, po);
+  std::string compare_path;
+  if (!compare.empty()) {
+    // Both runs' terms on one axis: blue the earlier CSV, red this checkpoint.
+    compare_path = (fs::path(out) / "nll-compare.png").string();
+    PlotOptions co = po;
+    co.title = "MEAN TERM AT EACH STEP (BITS/DIM): BLUE " + fs::path(compare).filename().string() + ", RED THIS CHECKPOINT";
+    write_line_plot_png(compare_path, {{"old", old_terms.t, old_terms.bits_per_dim, {31, 119, 180}}, {"new", ts, ys, {214, 39, 40}}}, co);
+  }
 
   std::printf("checkpoint %s (step %lld, %s weights), %lld test digits, T = %lld, x0_hat %s\n", ckpt.c_str(),
               static_cast<long long>(run.step), raw ? "raw" : "EMA", static_cast<long long>(n), static_cast<long long>(T),
@@ -149,9 +162,16 @@ int run(int argc, char** argv) {
   std::printf("  sum L_{t-1}   %.6f bits/dim (t = 2..T)\n", diffusion_bpd);
   std::printf("  L_0           %.6f bits/dim (discretized decoder)\n", decoder_bpd);
   std::printf("per-term means: %s and %s\n", csv_path.c_str(), png_path.c_str());
+  if (!compare.empty()) {
+    double old_sum = 0;
+    for (double v : old_terms.bits_per_dim) old_sum += v;
+    std::printf("compare: %s (sum of terms %.4f, L_0 %.4f bits/dim; T = %zu) vs this checkpoint in %s\n", compare.c_str(), old_sum,
+                old_terms.bits_per_dim[0], old_terms.t.size() - 1, compare_path.c_str());
+  }
   json j{{"bits_per_dim", total_bpd}, {"L_T", prior_bpd}, {"L_sum", diffusion_bpd}, {"L_0", decoder_bpd},
          {"stderr", stderr_bpd}, {"n", n}, {"clip", clipped}, {"step", run.step}, {"T", T}, {"ema", !raw},
          {"checkpoint", ckpt}, {"csv", csv_path}, {"plot", png_path}, {"conditional", conditional}};
+  if (!compare.empty()) j["compare_plot"] = compare_path;
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -1,5 +1,6 @@
-// sample: images from a train_mnist checkpoint (EMA weights unless --raw). Full ancestral sampling
-// (DDPM Algorithm 2) by default, or a strided / DDIM schedule of --steps K. Writes a PNG grid and
+// sample: images from a train_mnist checkpoint (EMA weights unless --raw). By default the project's
+// sampler (ddpm::default_sampler: 100 strided ancestral steps with the posterior variance); --steps,
+// --variance, --sampler ddim choose another. Writes a PNG grid and
 // the same samples as an IDX file; optionally the x0_hat strip over t (DDPM fig. 6) and
 // interpolations of test digits at step t (DDPM fig. 8).
 #include <CLI/CLI.hpp>
@@ -87,8 +88,8 @@ std::vector<int64_t> parse_digits(const std::vector<std::string>& values) {
 
 int run(int argc, char** argv) {
   CLI::App app{"Draw samples from a train_mnist checkpoint (EMA weights unless --raw): a PNG grid and an IDX file."};
-  std::string ckpt, out = "samples.png", idx, sampler = "ancestral", progressive, interp_out, data;
-  int64_t n = 64, steps = 0, batch = 64, interp_t = 0, progressive_rows = 8;
+  std::string ckpt, out = "samples.png", idx, sampler = "ancestral", progressive, interp_out, data, variance;
+  int64_t n = 64, steps = -1, batch = 64, interp_t = 0, progressive_rows = 8;
   double eta = 0.0;
   uint64_t seed = 0;
   int threads = 0;
@@ -98,7 +99,11 @@ int run(int argc, char** argv) {
   app.add_option("--n", n, "number of samples")->capture_default_str();
   app.add_option("--out", out, "PNG grid of the samples")->capture_default_str();
   app.add_option("--idx", idx, "IDX file of the samples (default: the --out name with -idx3-ubyte)");
-  app.add_option("--steps", steps, "sampling steps K (0 = all T; fewer = a strided schedule)")->capture_default_str();
+  app.add_option("--steps", steps, "sampling steps K of a strided schedule (default: the default sampler's " +
+                                       std::to_string(ddpm::kDefaultSamplingSteps) + ", at most T; 0 = all T)");
+  app.add_option("--variance", variance,
+                 "sigma_t^2 of the ancestral steps: large (beta_t), small (betatilde_t), learned (only a model trained "
+                 "with --variance learned); default: learned for such a model, else small");
   app.add_option("--sampler", sampler, "ancestral (Algorithm 2) | ddim")->capture_default_str();
   app.add_option("--eta", eta, "DDIM eta (0 = deterministic, 1 = posterior variance)")->capture_default_str();
   app.add_flag("--raw", raw, "use the raw weights instead of the EMA weights");
@@ -139,6 +144,8 @@ int run(int argc, char** argv) {
   if (!(eta >= 0)) throw std::invalid_argument("--eta: expected >= 0, got " + std::to_string(eta));
   if (sampler != "ddim" && app.count("--eta")) throw std::invalid_argument("--eta: expected only with --sampler ddim, got --sampler " + sampler);
   validate_threads(threads);
+  if (sampler != "ancestral" && !variance.empty())
+    throw std::invalid_argument("--variance: expected only with --sampler ancestral (DDIM's variance is set by --eta), got --sampler " + sampler);
   if (progressive_rows < 1) throw std::invalid_argument("--progressive-rows: expected >= 1, got " + std::to_string(progressive_rows));
   if (interp_out.empty() && (app.count("--t") || !pairs.empty()))
     throw std::invalid_argument("--t / --pair: expected together with --interpolate FILE.png, got no --interpolate");
@@ -154,6 +161,9 @@ int run(int argc, char** argv) {
     throw std::invalid_argument("--digit: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
   const ddpm::Schedule& base = run.schedule;
   const int64_t T = base.T;
+  const bool learned = run.config.variance_type() == ddpm::VarianceType::Learned;
+  const ddpm::DefaultSampler defaults = ddpm::default_sampler(T, learned);
+  if (steps < 0) steps = defaults.steps;
   if (steps == 0) steps = T;
   if (steps < 2 || steps > T)
     throw std::invalid_argument("--steps: expected 2.." + std::to_string(T) + " (T of the checkpoint; 0 = all), got " +
@@ -162,16 +172,30 @@ int run(int argc, char** argv) {
   if (interp_t < 1 || interp_t > T)
     throw std::invalid_argument("--t: expected 1.." + std::to_string(T) + " (T of the checkpoint), got " + std::to_string(interp_t));
   const ddpm::Schedule schedule = steps == T ? base : ddpm::respace(base, ddpm::strided_timesteps(T, steps));
-  ddpm::Denoiser denoiser = make_denoiser(*run.model);
+  ddpm::SampleOptions opts = defaults.options;
+  opts.sampler = ddpm::sampler_type_from_string(sampler);
+  opts.eta = eta;
+  opts.clip_x0 = !no_clip;
+  if (!variance.empty()) {
+    if (variance != "large" && variance != "small" && variance != "learned")
+      throw std::invalid_argument("--variance: expected large, small or learned, got '" + variance + "'");
+    if (variance == "learned" && !learned)
+      throw std::invalid_argument("--variance: expected large or small (" + ckpt + " was trained with --variance " +
+                                  run.config.variance + ", it has no learned variance), got 'learned'");
+    opts.variance = ddpm::variance_type_from_string(variance);
+  }
+  if (opts.sampler == ddpm::SamplerType::Ddim) opts.variance = learned ? ddpm::VarianceType::Learned : ddpm::VarianceType::Large;
+  // A learned-variance network sampled with a fixed variance: only its eps channels are used.
+  const bool eps_channels_only = learned && opts.variance != ddpm::VarianceType::Learned;
+  ddpm::Denoiser denoiser = eps_channels_only ? ddpm::eps_only(make_denoiser(*run.model)) : make_denoiser(*run.model);
   // The asked digit of every sample (one row of per_digit each), and the current batch's slice of it.
   std::vector<int64_t> asked, batch_labels;
   for (int64_t d : digits) asked.insert(asked.end(), per_digit, d);
-  const ddpm::Denoiser guided = digits.empty() ? denoiser : train::make_guided_denoiser(*run.model, batch_labels, guidance);
-  ddpm::SampleOptions opts;
-  opts.sampler = ddpm::sampler_type_from_string(sampler);
-  opts.eta = eta;
-  opts.variance = run.config.variance_type();
-  opts.clip_x0 = !no_clip;
+  ddpm::Denoiser guided = denoiser;
+  if (!digits.empty()) {
+    guided = train::make_guided_denoiser(*run.model, batch_labels, guidance);
+    if (eps_channels_only) guided = ddpm::eps_only(guided);
+  }
 
   // Test digits for --interpolate are read before the long sampling, so a bad --data or --pair fails fast.
   Tensor<float> pair_a, pair_b;
@@ -194,9 +218,10 @@ int run(int argc, char** argv) {
   const bool root = comm.root();
   char eta_text[48];
   std::snprintf(eta_text, sizeof eta_text, "DDIM eta %g", eta);
-  if (root) std::fprintf(stderr, "sample: %s step %lld, %s weights, %s, %lld of T = %lld steps, %s x0_hat, %lld samples, seed %llu, %d threads\n",
+  if (root) std::fprintf(stderr, "sample: %s step %lld, %s weights, %s%s, %lld of T = %lld steps, %s x0_hat, %lld samples, seed %llu, %d threads\n",
                ckpt.c_str(), static_cast<long long>(run.step), raw ? "raw" : "EMA",
-               sampler == "ddim" ? eta_text : "ancestral", static_cast<long long>(steps),
+               sampler == "ddim" ? eta_text : "ancestral",
+               sampler == "ddim" ? "" : (" (" + ddpm::to_string(opts.variance) + " variance)").c_str(), static_cast<long long>(steps),
                static_cast<long long>(T), no_clip ? "unclipped" : "clipped", static_cast<long long>(n),
                static_cast<unsigned long long>(seed), get_num_threads());
   if (!digits.empty())

@@ -32,6 +32,7 @@
 #include "tensor/io/idx.h"
 #include "tensor/io/png.h"
 #include "tensor/io/safetensors.h"
+#include "tensor/kernels.h"
 #include "tensor/parallel.h"
 
 namespace fs = std::filesystem;
@@ -192,9 +193,20 @@ int run(int argc, char** argv) {
   Adam<float> adam(model, adam_cfg);
   Ema<float> ema(model, cfg.ema_decay);
   int64_t start_step = 0;
+  // The sampler of t; its state (per-t loss history) is kept in the checkpoint so a resumed run draws
+  // the same t as an uninterrupted one.
+  std::unique_ptr<ddpm::TimestepSampler> t_sampler = ddpm::make_timestep_sampler(cfg.t_sampler, cfg.T);
+  const bool importance_t = cfg.t_sampler != "uniform";
+  if (importance_t && comm.size() > 1)  // its per-t loss history would need every rank's losses
+    throw std::invalid_argument("--t-sampler " + cfg.t_sampler + ": expected a single process (uniform t with MPI ranks), got " +
+                                std::to_string(comm.size()) + " ranks");
   if (!resume.empty()) {
     CheckpointInfo info = load_checkpoint(resume_point.file, model, &ema, &adam);
     start_step = info.step;
+    if (importance_t && info.state.count("t_sampler")) t_sampler->set_state(info.state.at("t_sampler"));
+    if (root && !info.kernel_path.empty() && info.kernel_path != kernel_path_name(kernel_path()))
+      std::fprintf(stderr, "resume: the run was trained on the %s kernels and continues on %s: exact to rounding, not bit-identical to "
+                           "an uninterrupted run\n", info.kernel_path.c_str(), kernel_path_name(kernel_path()));
     if (root) std::fprintf(stderr, "resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start_step));
   }
   const ddpm::Schedule schedule = cfg.make_schedule();
@@ -260,6 +272,8 @@ int run(int argc, char** argv) {
     info.dataset = data.describe();
     info.rng = stream_rng(cfg.seed, Stream::Noise, step).state();
     info.unet_config = cfg.unet().to_json();
+    if (const Tensor<double> ts = t_sampler->state(); ts.defined()) info.state["t_sampler"] = ts;
+    info.kernel_path = kernel_path_name(kernel_path());
     char name[64];
     std::snprintf(name, sizeof name, "ckpt-%06lld.safetensors", static_cast<long long>(step));
     save_checkpoint((out / name).string(), model, &ema, &adam, info);
@@ -270,11 +284,11 @@ int run(int argc, char** argv) {
     EmaSwapGuard use_ema(ema);
     ddpm::Schedule strided = ddpm::respace(schedule, ddpm::strided_timesteps(cfg.T, cfg.sample_steps));
     Rng rng = stream_rng(cfg.seed, Stream::Preview, 0);  // the same noise at every preview: progress is visible
-    ddpm::SampleOptions opts;
-    opts.variance = cfg.variance_type();
-    Tensor<float> images = cfg.cond ? ddpm::sample_ancestral(strided, train::make_guided_denoiser(model, preview_labels, train::kDefaultGuidance),
-                                                              {static_cast<int64_t>(preview_labels.size()), 1, 28, 28}, rng, opts)
-                                    : ddpm::sample_ancestral(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
+    // The project's default sampler (what ./apps/sample draws without flags), at --sample-steps.
+    const ddpm::SampleOptions opts = ddpm::default_sampler(cfg.T, cfg.variance_type() == ddpm::VarianceType::Learned).options;
+    Tensor<float> images = cfg.cond ? ddpm::sample(strided, train::make_guided_denoiser(model, preview_labels, train::kDefaultGuidance),
+                                                   {static_cast<int64_t>(preview_labels.size()), 1, 28, 28}, rng, opts)
+                                    : ddpm::sample(strided, denoiser, {cfg.sample_n, 1, 28, 28}, rng, opts);
     char stem[64];
     std::snprintf(stem, sizeof stem, "samples-%06lld", static_cast<long long>(step));
     save_samples(out, stem, images, static_cast<int>(preview_columns));
@@ -320,10 +334,18 @@ int run(int argc, char** argv) {
       labels = train::drop_labels(cfg.seed, step, labels, cfg.p_uncond, model.config().null_label(), first_sample);
     }
     if (comm.size() > 1) x0 = x0.slice(0, first_sample, first_sample + local_batch).contiguous();
-    const train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T, first_sample);
+    train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T, first_sample);
+    std::vector<double> t_weights;  // importance weights 1 / (T p_t); empty for uniform t (one process only)
+    if (importance_t) {
+      Rng t_rng = stream_rng(cfg.seed, Stream::Timesteps, step);
+      ddpm::TimestepDraw td = t_sampler->sample(x0.size(0), t_rng);
+      draws.t = std::move(td.t);
+      t_weights = std::move(td.weights);
+    }
     model.dropout_rng() = train::dropout_rng(cfg.seed, step, comm.rank());
-    const train::TrainStepResult result =
-        cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, {}, labels) : train_step.run(step, x0, draws.t, draws.noise);
+    const train::TrainStepResult result = cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, t_weights, labels)
+                                                   : train_step.run(step, x0, draws.t, draws.noise, t_weights);
+    if (importance_t && result.applied) t_sampler->update(draws.t, result.per_sample);
     // The global batch's loss (the mean of the equal shards' means) and whether any rank was
     // signalled, in one allreduce, so that every rank stops after the same step.
     double step_sums[2] = {result.loss, g_stop_requested ? 1.0 : 0.0};

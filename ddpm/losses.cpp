@@ -213,4 +213,49 @@ std::vector<double> LossSecondMomentTimesteps::probabilities() const {
   return p;
 }
 
+void TimestepSampler::set_state(const Tensor<double>& state) {
+  if (state.defined())
+    throw std::invalid_argument("timestep sampler state: expected none (this sampler keeps no state), got a tensor of shape " +
+                                shape_str(state.shape()));
+}
+
+Tensor<double> LossSecondMomentTimesteps::state() const {
+  Tensor<double> s({T_ + 1, 1 + static_cast<int64_t>(history_)});
+  double* p = s.data();
+  for (int64_t t = 0; t <= T_; ++t) {
+    p[t * (1 + history_)] = static_cast<double>(count_[t]);
+    std::copy(losses_[t].begin(), losses_[t].end(), p + t * (1 + history_) + 1);
+  }
+  return s;
+}
+
+void LossSecondMomentTimesteps::set_state(const Tensor<double>& state) {
+  const Shape want{T_ + 1, 1 + static_cast<int64_t>(history_)};
+  if (!state.defined() || state.shape() != want)
+    throw std::invalid_argument("loss-second-moment sampler state: expected shape " + shape_str(want) + " (T + 1, 1 + history), got " +
+                                (state.defined() ? shape_str(state.shape()) : std::string("none")));
+  const Tensor<double> s = state.contiguous();
+  const double* p = s.data();
+  std::vector<int64_t> count(T_ + 1);
+  for (int64_t t = 0; t <= T_; ++t) {
+    const double c = p[t * (1 + history_)];
+    if (!(c >= 0 && c <= 9.0e15 && c == std::floor(c)))
+      throw std::invalid_argument("loss-second-moment sampler state: expected a count >= 0 at t = " + std::to_string(t) +
+                                  ", got " + std::to_string(c));
+    count[t] = static_cast<int64_t>(c);
+    for (int h = 0; h < history_; ++h)
+      if (!std::isfinite(p[t * (1 + history_) + 1 + h]))
+        throw std::invalid_argument("loss-second-moment sampler state: expected finite losses, got a non-finite one at t = " +
+                                    std::to_string(t));
+  }
+  for (int64_t t = 0; t <= T_; ++t) std::copy_n(p + t * (1 + history_) + 1, history_, losses_[t].begin());
+  count_ = std::move(count);
+}
+
+std::unique_ptr<TimestepSampler> make_timestep_sampler(const std::string& name, int64_t T) {
+  if (name == "uniform") return std::make_unique<UniformTimesteps>(T);
+  if (name == "loss-second-moment") return std::make_unique<LossSecondMomentTimesteps>(T);
+  throw std::invalid_argument("timestep sampler: expected uniform or loss-second-moment, got '" + name + "'");
+}
+
 }  // namespace dd::ddpm

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,11 @@ class TimestepSampler {
   virtual void update(const std::vector<int64_t>& t, const std::vector<double>& losses) {}
   TimestepDraw sample(int64_t n, Rng& rng) const;
   int64_t T() const { return T_; }
+  // Everything that decides the next draws, as one float64 tensor (undefined when there is none),
+  // so that a checkpoint can keep it and a resumed run draws what an uninterrupted one would.
+  virtual Tensor<double> state() const { return {}; }
+  // Restores state(); throws std::invalid_argument naming the expected and found shape or value.
+  virtual void set_state(const Tensor<double>& state);
 
  protected:
   int64_t T_;
@@ -87,6 +93,9 @@ class LossSecondMomentTimesteps : public TimestepSampler {
   std::vector<double> probabilities() const override;
   void update(const std::vector<int64_t>& t, const std::vector<double>& losses) override;
   bool warmed_up() const;
+  // [T + 1, 1 + history]: row t holds the count of losses seen at t, then the ring buffer (row 0 unused).
+  Tensor<double> state() const override;
+  void set_state(const Tensor<double>& state) override;
 
  private:
   int history_;
@@ -94,5 +103,8 @@ class LossSecondMomentTimesteps : public TimestepSampler {
   std::vector<std::vector<double>> losses_;  // ring buffer per t
   std::vector<int64_t> count_;               // losses seen per t
 };
+
+// "uniform" (UniformTimesteps) or "loss-second-moment" (LossSecondMomentTimesteps with its defaults).
+std::unique_ptr<TimestepSampler> make_timestep_sampler(const std::string& name, int64_t T);
 
 }  // namespace dd::ddpm

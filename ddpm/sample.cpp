@@ -17,6 +17,26 @@ SamplerType sampler_type_from_string(const std::string& s) {
 
 std::string to_string(SamplerType s) { return s == SamplerType::Ddim ? "ddim" : "ancestral"; }
 
+DefaultSampler default_sampler(int64_t T, bool model_learns_variance) {
+  if (T < 2) throw std::invalid_argument("default_sampler: expected T >= 2, got " + std::to_string(T));
+  DefaultSampler d;
+  d.steps = std::min(kDefaultSamplingSteps, T);
+  d.options.sampler = SamplerType::Ancestral;
+  d.options.variance = model_learns_variance ? VarianceType::Learned : VarianceType::Small;
+  d.options.clip_x0 = true;
+  return d;
+}
+
+Denoiser eps_only(Denoiser model) {
+  return [model = std::move(model)](const Tensor<float>& x_t, const std::vector<int64_t>& t) {
+    const Tensor<float> out = model(x_t, t);
+    const int64_t C = x_t.dim() >= 2 ? x_t.size(1) : 0;
+    if (out.dim() != x_t.dim() || out.dim() < 2 || out.size(1) != 2 * C)
+      shape_error("eps_only", "a learned-variance output of 2C = " + std::to_string(2 * C) + " channels", shape_str(out.shape()));
+    return out.slice(1, 0, C).contiguous();
+  };
+}
+
 ReverseStep reverse_step(const Schedule& s, const Denoiser& model, const Tensor<float>& x_t_in, int64_t t, Rng& rng,
                          const SampleOptions& options) {
   s.check_t(t, "reverse_step");

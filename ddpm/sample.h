@@ -42,6 +42,24 @@ struct ReverseStep {
 ReverseStep reverse_step(const Schedule& s, const Denoiser& model, const Tensor<float>& x_t, int64_t t, Rng& rng,
                          const SampleOptions& options = {});
 
+// The project's default sampler (apps/sample without flags, train_mnist's previews): ancestral steps
+// on a strided schedule of kDefaultSamplingSteps steps (respace(base, strided_timesteps(T, steps)),
+// Nichol & Dhariwal 2021 sec. 4), with the posterior variance betatilde_t of the respaced schedule
+// ("small", DDPM sec. 3.2; the same steps as DDIM with eta = 1), or the model's own variance when it
+// learned one. Why: all 1,000 steps take ~28 min for 1,000 digits on 2 cores, 100 take ~3; at 100
+// steps betatilde samples measure better than beta ("large"), which only suits the full chain
+// (docs/recipe.md).
+constexpr int64_t kDefaultSamplingSteps = 100;
+struct DefaultSampler {
+  int64_t steps = kDefaultSamplingSteps;  // min(kDefaultSamplingSteps, T)
+  SampleOptions options;
+};
+DefaultSampler default_sampler(int64_t T, bool model_learns_variance);
+
+// A model with a learned variance ([N, 2C, H, W]: eps, then v) seen as an eps-only one ([N, C, H, W]),
+// to sample it with a fixed variance.
+Denoiser eps_only(Denoiser model);
+
 // x_T ~ N(0, I), then reverse_step for t = T..1 (the sampler of `options`).
 Tensor<float> sample(const Schedule& s, const Denoiser& model, const Shape& shape, Rng& rng, const SampleOptions& options = {});
 // The same loop from a given x_t at step t_start.

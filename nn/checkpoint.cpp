@@ -168,6 +168,15 @@ void save_checkpoint(const std::string& path, const Module<T>& model, NonDeduced
       io_error(path, "finite values to checkpoint in '" + e.name + "'",
                bad + " at element " + std::to_string(at) + " (not written; the previous checkpoint is kept)");
   }
+  // The run's extra state (CheckpointInfo::state), F64; inside the checksum like every tensor.
+  for (const auto& [key, value] : info.state) {
+    const Tensor<double> v = value.contiguous();
+    for (int64_t i = 0; i < v.numel(); ++i)
+      if (!std::isfinite(v.data()[i]))
+        io_error(path, "finite values to checkpoint in 'state." + key + "'",
+                 "a non-finite value at element " + std::to_string(i) + " (not written; the previous checkpoint is kept)");
+    f.add("state." + key, v);
+  }
   f.metadata["format"] = kCheckpointFormat;
   f.metadata["version"] = std::to_string(kCheckpointVersion);
   f.metadata["crc32"] = checkpoint_data_crc32(f);
@@ -181,6 +190,7 @@ void save_checkpoint(const std::string& path, const Module<T>& model, NonDeduced
     f.metadata["ema.updates"] = std::to_string(ema->num_updates());
   }
   if (adam) f.metadata["adam.step"] = std::to_string(adam->steps());
+  if (!info.kernel_path.empty()) f.metadata["kernel_path"] = info.kernel_path;
   save_safetensors(path, f);
 }
 
@@ -197,6 +207,7 @@ CheckpointInfo read_metadata(const SafetensorsFile& f) {
   info.dataset = metadata_str(f, "dataset");
   info.rng = metadata_str(f, "rng");
   info.unet_config = metadata_str(f, "unet_config");
+  info.kernel_path = metadata_str(f, "kernel_path");
   return info;
 }
 }  // namespace
@@ -219,7 +230,7 @@ CheckpointInfo load_checkpoint(const SafetensorsFile& f, Module<T>& model, NonDe
   if (ema && ema->swapped())
     throw std::logic_error("load_checkpoint: the EMA weights are swapped into the model; swap back first");
   // Validate everything first, so a bad file changes nothing.
-  const CheckpointInfo info = read_metadata(f);
+  CheckpointInfo info = read_metadata(f);
   const auto params = model.named_parameters();
   std::set<std::string> expected;
   std::vector<std::string> prefixes{""};
@@ -233,11 +244,14 @@ CheckpointInfo load_checkpoint(const SafetensorsFile& f, Module<T>& model, NonDe
   std::vector<const char*> ignorable;
   if (!ema) ignorable.push_back("ema.");
   if (!adam) ignorable.push_back("adam.");
+  ignorable.push_back("state.");  // CheckpointInfo::state, read below
   reject_unexpected(f, expected, ignorable);
   require_checksum(f);
   require_finite_values(f);
   const int64_t ema_updates = ema ? metadata_int(f, "ema.updates", 0, kCheckpointMaxStep) : 0;
   const int64_t adam_step = adam ? metadata_int(f, "adam.step", 0, kCheckpointMaxStep) : 0;
+  for (const auto& e : f.entries())
+    if (has_prefix(e.name, "state.")) info.state[e.name.substr(6)] = f.get_f64(e.name);
 
   for (const auto& p : params) f.copy_to(p.name, p.var.value());
   if (ema) {
@@ -282,7 +296,7 @@ void load_weights(const SafetensorsFile& f, Module<T>& model, bool from_ema) {
     require_tensor<T>(f, prefix + p.name, p.var.shape());
     expected.insert(prefix + p.name);
   }
-  std::vector<const char*> ignorable{"adam."};
+  std::vector<const char*> ignorable{"adam.", "state."};  // a checkpoint's optimizer and run state
   if (from_ema) {
     // The checkpoint's own model tensors are expected too, just not loaded.
     for (const auto& p : params) expected.insert(p.name);

@@ -2,6 +2,7 @@
 // file (tensor/io/safetensors.h), with the names of docs/conventions.md ("Checkpoints"):
 //   <name>          the model's parameters (conv_in.weight, ...; tools/torch_unet.py's names)
 //   ema.<name>      the EMA weights                      adam.m.<name>, adam.v.<name>  Adam's moments
+//   state.<key>     more run state (CheckpointInfo::state, F64), e.g. a timestep sampler's losses
 //   __metadata__    format = ddpm-cpp-checkpoint, version, step, config (the run's flags, JSON),
 //                   dataset, rng, and when set: unet_config (UNetConfig::to_json), adam.step,
 //                   ema.decay, ema.updates.
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "nn/module.h"
@@ -49,6 +51,13 @@ struct CheckpointInfo {
   std::string dataset;      // data source and image count
   std::string rng;          // generator state, Rng::state()
   std::string unet_config;  // UNetConfig::to_json() of the model (empty: not recorded)
+
+  // More state of the run (e.g. a timestep sampler's loss history), each saved as an F64 tensor
+  // "state.<key>" and loaded back whole; a file without them loads with this empty.
+  std::map<std::string, Tensor<double>> state;
+  // The kernel path that computed the run (tensor/kernels.h: avx512, avx2, generic; empty: not
+  // recorded). Runs are bit-identical per path; another path resumes exact to rounding only.
+  std::string kernel_path;
 };
 
 // Model + (optional) EMA + (optional) Adam moments + metadata. T = float writes F32, double F64.
@@ -80,7 +89,7 @@ template <class T>
 void save_weights(const std::string& path, const Module<T>& model, const std::string& unet_config = "");
 
 // Loads model weights from a weights file or a checkpoint: the model's names, or with from_ema the
-// ema.<name> tensors of a checkpoint. Other checkpoint tensors (ema., adam.) are ignored; any other
+// ema.<name> tensors of a checkpoint. Other checkpoint tensors (ema., adam., state.) are ignored; any other
 // unexpected tensor is an error.
 template <class T>
 void load_weights(const std::string& path, Module<T>& model, bool from_ema = false);

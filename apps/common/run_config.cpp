@@ -52,7 +52,7 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
   X(eval_n) X(classifier)                                                                                      \
-  X(cond) X(p_uncond)
+  X(cond) X(p_uncond) X(t_sampler)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -236,6 +236,8 @@ void TrainConfig::validate(bool this_machine) const {
     bad("variance", "large, small or learned", "'" + variance + "'");
   if (loss != "simple" && variance != "learned")
     bad("loss", "simple unless --variance learned (the vb term trains the variance)", "'" + loss + "' with --variance " + variance);
+  if (t_sampler != "uniform" && t_sampler != "loss-second-moment")
+    bad("t-sampler", "uniform or loss-second-moment", "'" + t_sampler + "'");
   if (dataset != "mnist" && dataset != "fashion") bad("dataset", "mnist or fashion", "'" + dataset + "'");
   if (this_machine)
     validate_threads(threads);
@@ -298,6 +300,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_flag("--cond", c.cond, "class-conditional: learn a digit-label embedding (classifier-free guidance)")->group("Model");
   app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
   non_negative(app.add_option("--seed", c.seed, "seed of every random draw"))->capture_default_str()->group("Run");
+  app.add_option("--t-sampler", c.t_sampler,
+                 "timesteps: uniform (Algorithm 1) | loss-second-moment (importance sampling, Nichol & Dhariwal 2021 sec. 3.3)")
+      ->capture_default_str()->group("Diffusion");
   app.add_option("--threads", c.threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str()->group("Run");
   app.add_option("--data", c.data, "folder with the IDX files (fetched there when missing)")->capture_default_str()->group("Run");
   app.add_option("--dataset", c.dataset, "mnist | fashion (Debian's dataset-fashion-mnist)")->capture_default_str()->group("Run");

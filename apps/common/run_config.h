@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ddpm/losses.h"
+#include "ddpm/sample.h"
 #include "ddpm/schedule.h"
 #include "nn/unet.h"
 
@@ -41,6 +42,7 @@ struct TrainConfig {
   // of the 10 digits + null; each label replaced by null with probability p_uncond
   bool cond = false;
   double p_uncond = 0.1;
+  std::string t_sampler = "uniform";  // uniform | loss-second-moment (importance-sampled t, its state in the checkpoint)
   // run
   uint64_t seed = 0;
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
@@ -50,7 +52,7 @@ struct TrainConfig {
   int64_t log_every = 50;
   int64_t sample_every = 1000;
   int64_t sample_n = 64;
-  int64_t sample_steps = 100;  // strided schedule for previews
+  int64_t sample_steps = ddpm::kDefaultSamplingSteps;  // strided steps of the previews (the default sampler)
   int64_t ckpt_every = 1000;
   int64_t eval_every = 500;  // one-t bits/dim estimate on held-out digits
   int64_t eval_n = 256;

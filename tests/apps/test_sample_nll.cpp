@@ -102,16 +102,29 @@ TEST_CASE("sample: strided ancestral samples as PNG + IDX, the progressive strip
   CHECK(read_text(dir.file("a-idx")) != read_text(dir.file("d-idx")));
 }
 
-TEST_CASE("sample: full ancestral sampling by default, and DDIM") {
+TEST_CASE("sample: the default sampler (min(100, T) strided steps, posterior variance), --variance, and DDIM") {
   TinyRun& t = tiny_run();
   REQUIRE(t.result.code == 0);
   ScratchDir dir;
   RunResult full = run("./apps/sample --ckpt '" + t.ckpt + "' --n 2 --out '" + dir.file("f.png") + "'");
   INFO(full.err);
   REQUIRE(full.code == 0);
-  CHECK(contains(full.err, "50 of T = 50 steps"));
+  CHECK(contains(full.err, "ancestral (small variance), 50 of T = 50 steps"));  // T = 50 < 100: every step
   CHECK(contains(full.err, "sampling step 50/50"));
   CHECK(dd::read_idx_images(dir.file("f-idx3-ubyte")).dims == std::vector<int64_t>{2, 28, 28});  // default IDX name
+  // The default is exactly --variance small at all T steps, and another draw than --variance large.
+  const std::string base = "./apps/sample --ckpt '" + t.ckpt + "' --n 2";
+  RunResult small = run(base + " --steps 0 --variance small --out '" + dir.file("s.png") + "'");
+  RunResult large = run(base + " --variance large --out '" + dir.file("l.png") + "'");
+  REQUIRE(small.code == 0);
+  REQUIRE(large.code == 0);
+  CHECK(contains(large.err, "ancestral (large variance)"));
+  CHECK(read_text(dir.file("f-idx3-ubyte")) == read_text(dir.file("s-idx3-ubyte")));
+  CHECK(read_text(dir.file("f-idx3-ubyte")) != read_text(dir.file("l-idx3-ubyte")));
+  const std::string png = " --out '" + dir.file("e.png") + "'";
+  check_one_line_error(run(base + png + " --variance learned"), {"--variance", "large or small", "no learned variance", "learned"});
+  check_one_line_error(run(base + png + " --variance wide"), {"--variance", "large, small or learned", "wide"});
+  check_one_line_error(run(base + png + " --sampler ddim --variance small"), {"--variance", "only with --sampler ancestral", "ddim"});
 
   const std::string ddim = "./apps/sample --ckpt '" + t.ckpt + "' --n 3 --steps 10 --sampler ddim";
   RunResult d0 = run(ddim + " --eta 0 --out '" + dir.file("d0.png") + "' --idx '" + dir.file("d0") + "'");
@@ -227,4 +240,55 @@ TEST_CASE("sample and nll: bad flags and bad files give one-line errors and a no
   check_one_line_error(run("./apps/nll --ckpt '" + t.ckpt + "' --n 33 --data '" + t.data + "' --out '" + dir.path() + "'"),
                        {"--n", "at most 32", "33"});
   CHECK(!fs::exists(dir.file("nll-terms.csv")));
+}
+
+namespace {
+// Pixels of exactly this color in a PNG (the plot's series colors).
+int64_t pixels_of_color(const std::string& path, int r, int g, int b) {
+  int w = 0, h = 0, c = 0;
+  unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, 3);
+  REQUIRE(px != nullptr);
+  int64_t count = 0;
+  for (int64_t i = 0; i < int64_t(w) * h; ++i) count += px[3 * i] == r && px[3 * i + 1] == g && px[3 * i + 2] == b;
+  stbi_image_free(px);
+  return count;
+}
+}  // namespace
+
+TEST_CASE("nll --compare OLD.csv: both runs' per-term curves in nll-compare.png; a bad CSV fails before the bound") {
+  TinyRun& t = tiny_run();
+  REQUIRE(t.result.code == 0);
+  ScratchDir dir;
+  const std::string base = "./apps/nll --n 2 --batch 2 --data '" + t.data + "'";
+  RunResult old_run = run(base + " --ckpt '" + t.out + "/ckpt-000003.safetensors' --out '" + dir.file("old") + "'");
+  REQUIRE_MESSAGE(old_run.code == 0, old_run.err);
+  const std::string old_csv = dir.file("old/nll-terms.csv");
+  double old_sum = 0;
+  const auto rows = lines_of(read_text(old_csv));
+  for (size_t k = 1; k < rows.size(); ++k) old_sum += std::stod(rows[k].substr(rows[k].rfind(',') + 1));
+  RunResult r = run(base + " --ckpt '" + t.ckpt + "' --out '" + dir.file("new") + "' --compare '" + old_csv + "'");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const json j = json::parse(lines_of(r.out).back());
+  CHECK(j.at("compare_plot") == dir.file("new/nll-compare.png"));
+  char sum_text[64];
+  std::snprintf(sum_text, sizeof sum_text, "sum of terms %.4f", old_sum);
+  CHECK(contains(r.out, sum_text));
+  CHECK(contains(r.out, "T = 50"));
+  // The comparison has the old run's blue curve next to the red one; the single-run plot only red.
+  const std::string cmp = dir.file("new/nll-compare.png"), single = dir.file("new/nll-terms.png");
+  CHECK(pixels_of_color(cmp, 31, 119, 180) > 50);
+  CHECK(pixels_of_color(cmp, 214, 39, 40) > 50);
+  CHECK(pixels_of_color(single, 31, 119, 180) == 0);
+
+  // Bad CSVs: one-line errors naming the file, before any network call (no output written).
+  write_text_file(dir.file("bad.csv"), "step,loss\n1,2\n");
+  check_one_line_error(run(base + " --ckpt '" + t.ckpt + "' --out '" + dir.file("bad") + "' --compare '" + dir.file("bad.csv") + "'"),
+                       {"bad.csv", "t,term,bits_per_dim", "step,loss"});
+  write_text_file(dir.file("gap.csv"), "t,term,bits_per_dim\n0,L_0,1.5\n2,L_2,0.1\n3,L_T,0\n");
+  check_one_line_error(run(base + " --ckpt '" + t.ckpt + "' --out '" + dir.file("bad") + "' --compare '" + dir.file("gap.csv") + "'"),
+                       {"gap.csv", "t = 1", "line 3"});
+  check_one_line_error(run(base + " --ckpt '" + t.ckpt + "' --out '" + dir.file("bad") + "' --compare '" + dir.file("none.csv") + "'"),
+                       {"none.csv"});
+  CHECK_FALSE(fs::exists(dir.file("bad/nll-terms.csv")));
 }

@@ -106,6 +106,43 @@ TEST_CASE("train_mnist: 2N straight steps equal N steps + --resume + N steps, bi
   CHECK(read_text(straight.out + "/samples-000006-idx3-ubyte") == read_text(out + "/samples-000006-idx3-ubyte"));
 }
 
+TEST_CASE("train_mnist: with --t-sampler loss-second-moment, 2N straight steps equal N + --resume + N, bit for bit") {
+  TinyRun& tiny = tiny_run();
+  REQUIRE(tiny.result.code == 0);
+  ScratchDir dir;
+  // T = 25 and batch 64: the sampler's history (10 losses at each t) fills within the first 8 steps,
+  // so the resumed half draws its t from the restored history rather than uniformly.
+  const std::string flags = " --data '" + tiny.data +
+                            "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
+                            " --sample-steps 5 --eval-every 0 --threads 2 --ckpt-every 8 --t-sampler loss-second-moment";
+  const std::string straight = dir.file("straight"), halves = dir.file("halves");
+  RunResult a = run("./apps/train_mnist" + flags + " --steps 16 --out '" + straight + "'");
+  REQUIRE_MESSAGE(a.code == 0, a.err);
+  RunResult first = run("./apps/train_mnist" + flags + " --steps 8 --out '" + halves + "'");
+  REQUIRE_MESSAGE(first.code == 0, first.err);
+  RunResult second = run("./apps/train_mnist --resume '" + halves + "/last.safetensors' --steps 16");
+  REQUIRE_MESSAGE(second.code == 0, second.err);
+
+  // The state at the resume point: counts per t (column 0), all t >= 1 seen at least 10 times.
+  const dd::SafetensorsFile mid = dd::load_safetensors(halves + "/ckpt-000008.safetensors");
+  const dd::Tensor<double> state = mid.get_f64("state.t_sampler");
+  REQUIRE(state.shape() == dd::Shape{26, 11});
+  for (int64_t t = 1; t <= 25; ++t) CHECK(state.data()[t * 11] >= 10);
+
+  CHECK(logged_losses(straight + "/metrics.jsonl") == logged_losses(halves + "/metrics.jsonl"));
+  const dd::SafetensorsFile fa = dd::load_safetensors(straight + "/last.safetensors"),
+                            fb = dd::load_safetensors(halves + "/last.safetensors");
+  REQUIRE(fa.entries().size() == fb.entries().size());
+  for (const auto& e : fa.entries()) {
+    INFO(e.name);
+    REQUIRE(fb.has(e.name));
+    CHECK(e.bytes == fb.entry(e.name).bytes);  // model, EMA, Adam and the sampler's state
+  }
+  CHECK(fa.has("state.t_sampler"));
+  // A uniform run keeps no sampler state.
+  CHECK_FALSE(dd::load_safetensors(tiny.ckpt).has("state.t_sampler"));
+}
+
 TEST_CASE("train_mnist: resuming with an incompatible flag is a one-line error; a compatible one works") {
   TinyRun& t = tiny_run();
   REQUIRE(t.result.code == 0);

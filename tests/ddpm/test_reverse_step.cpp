@@ -116,3 +116,36 @@ TEST_CASE("reverse_step rejects a step outside 1..T and a negative eta; sampler 
   CHECK(sampler_type_from_string(to_string(SamplerType::Ancestral)) == SamplerType::Ancestral);
   CHECK_THROWS_WITH(sampler_type_from_string("euler"), doctest::Contains("ancestral, ddim"));
 }
+
+TEST_CASE("default_sampler: 100 strided ancestral steps (at most T) with the posterior variance, or the learned one") {
+  const DefaultSampler d = default_sampler(1000, false);
+  CHECK(d.steps == 100);
+  CHECK(d.options.sampler == SamplerType::Ancestral);
+  CHECK(d.options.variance == VarianceType::Small);
+  CHECK(d.options.clip_x0);
+  CHECK(default_sampler(50, false).steps == 50);
+  CHECK(default_sampler(1000, true).options.variance == VarianceType::Learned);
+  CHECK_THROWS_AS(default_sampler(1, false), std::invalid_argument);
+  // On the respaced schedule, the default step's sigma_t^2 is betatilde_t of that schedule, which is
+  // below its beta_t ("large") at every t >= 2.
+  const Schedule s = respace(linear_schedule(1000), strided_timesteps(1000, d.steps));
+  for (int64_t t : {2, 50, 100}) CHECK(s.model_variance(d.options.variance, t) < s.betas[t]);
+}
+
+TEST_CASE("eps_only: the first C channels of a learned-variance output; a C-channel output is an error") {
+  const Denoiser two_c = [](const TensorF& x, const std::vector<int64_t>&) {
+    Shape shape = x.shape();
+    shape[1] *= 2;
+    TensorF out(shape);
+    for (int64_t i = 0; i < out.numel(); ++i) out.data()[i] = static_cast<float>(i);
+    return out;
+  };
+  Rng data(3);
+  const TensorF x = data.normal<float>({2, 1, 2, 2});
+  const TensorF eps = eps_only(two_c)(x, {1, 1});
+  REQUIRE(eps.shape() == Shape{2, 1, 2, 2});
+  // sample n's eps channel is elements n*8 .. n*8+3 of the [2, 2, 2, 2] output
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t k = 0; k < 4; ++k) CHECK(eps.data()[n * 4 + k] == static_cast<float>(n * 8 + k));
+  CHECK_THROWS(eps_only(toy_denoiser())(x, {1, 1}));
+}

@@ -96,3 +96,51 @@ TEST_CASE("the hybrid loss trains a learned variance to the exact reverse varian
   CHECK(std::abs(v_opt) < 0.9);
   CHECK(std::abs(v_avg - v_opt) < 0.05);
 }
+
+TEST_CASE("timestep samplers: the loss-second-moment state round-trips, so a restored sampler draws what the original would") {
+  const int64_t T = 20;
+  LossSecondMomentTimesteps a(T, 3, 0.001);
+  Rng rng(5);
+  // Feed losses that grow with t until every t has 3, then some more (the ring buffers wrap).
+  for (int round = 0; round < 40; ++round) {
+    const TimestepDraw d = a.sample(8, rng);
+    std::vector<double> losses;
+    for (int64_t t : d.t) losses.push_back(0.1 * static_cast<double>(t) + rng.uniform1());
+    a.update(d.t, losses);
+  }
+  REQUIRE(a.warmed_up());
+  const Tensor<double> s = a.state();
+  REQUIRE(s.shape() == Shape{T + 1, 4});
+  LossSecondMomentTimesteps b(T, 3, 0.001);
+  CHECK_FALSE(b.warmed_up());
+  b.set_state(s);
+  CHECK(b.warmed_up());
+  CHECK(b.probabilities() == a.probabilities());  // exact: the same doubles
+  CHECK(b.probabilities() != UniformTimesteps(T).probabilities());
+  Rng ra(9), rb(9);
+  const TimestepDraw da = a.sample(16, ra), db = b.sample(16, rb);
+  CHECK(da.t == db.t);
+  CHECK(da.weights == db.weights);
+  CHECK(b.state().to_vector() == s.to_vector());
+
+  // Wrong shape, a negative or fractional count, a non-finite loss: errors, and b is unchanged.
+  CHECK_THROWS_WITH_AS(b.set_state(Tensor<double>({T, 4})), doctest::Contains("expected shape [21, 4]"), std::invalid_argument);
+  Tensor<double> bad = s.clone();
+  bad.data()[4] = -1;
+  CHECK_THROWS_AS(b.set_state(bad), std::invalid_argument);
+  bad = s.clone();
+  bad.data()[4] = 2.5;
+  CHECK_THROWS_AS(b.set_state(bad), std::invalid_argument);
+  bad = s.clone();
+  bad.data()[5] = NAN;
+  CHECK_THROWS_AS(b.set_state(bad), std::invalid_argument);
+  CHECK(b.state().to_vector() == s.to_vector());
+
+  // The uniform sampler keeps no state; make_timestep_sampler names the choices.
+  UniformTimesteps u(T);
+  CHECK_FALSE(u.state().defined());
+  CHECK_THROWS_AS(u.set_state(s), std::invalid_argument);
+  CHECK(make_timestep_sampler("uniform", T)->probabilities() == u.probabilities());
+  CHECK(make_timestep_sampler("loss-second-moment", T)->state().shape() == Shape{T + 1, 11});
+  CHECK_THROWS_WITH_AS(make_timestep_sampler("adaptive", T), doctest::Contains("uniform or loss-second-moment"), std::invalid_argument);
+}

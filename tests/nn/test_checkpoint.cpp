@@ -338,4 +338,29 @@ TEST_CASE("checkpoint metadata: format, version, step and counters validated, ea
   v1.metadata["version"] = "2";
   save_safetensors(file.path, v1);
   CHECK_THROWS_WITH_AS(load_checkpoint(file.path, net, &ema, &adam), doctest::Contains("'crc32'"), IoError);
+TEST_CASE("checkpoint run state: CheckpointInfo::state tensors round-trip exactly; weights loading ignores them") {
+  Rng rng(4);
+  UNet<float> net(tiny_config(), rng);
+  Adam<float> adam(net, AdamConfig{});
+  Ema<float> ema(net, 0.99);
+  CheckpointInfo info;
+  info.step = 7;
+  Tensor<double> history({3, 4});
+  for (int64_t i = 0; i < history.numel(); ++i) history.data()[i] = 1.0 / (3.0 + static_cast<double>(i));  // not exact in float
+  info.state["t_sampler"] = history;
+  const Removed file{temp_path("state.safetensors")};
+  save_checkpoint(file.path, net, &ema, &adam, info);
+  UNet<float> other(tiny_config(), rng);
+  Adam<float> other_adam(other, AdamConfig{});
+  Ema<float> other_ema(other, 0.99);
+  const CheckpointInfo back = load_checkpoint(file.path, other, &other_ema, &other_adam);
+  REQUIRE(back.state.count("t_sampler") == 1);
+  CHECK(back.state.at("t_sampler").shape() == history.shape());
+  CHECK(back.state.at("t_sampler").to_vector() == history.to_vector());
+  CHECK(back.state.size() == 1);
+  load_weights(file.path, other, true);  // the state tensor is not a model tensor, and not an error
+  // A checkpoint without state loads with none.
+  const Removed plain{temp_path("nostate.safetensors")};
+  save_checkpoint(plain.path, net, &ema, &adam, CheckpointInfo{});
+  CHECK(load_checkpoint(plain.path, other, &other_ema, &other_adam).state.empty());
 }

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -129,6 +131,23 @@ struct TinyRun {
 inline TinyRun& tiny_run() {
   static TinyRun r;
   return r;
+}
+
+// A word for a POSIX shell: single-quoted, with single quotes inside spelled '\''.
+inline std::string sh(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// step -> `key` (loss, loss_smooth, grad_norm, ...) of every training line of metrics.jsonl.
+inline std::map<int64_t, double> logged_losses(const std::string& metrics, const std::string& key = "loss") {
+  std::map<int64_t, double> out;
+  for (const auto& line : lines_of(read_text(metrics))) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j.contains(key)) out[j["step"].get<int64_t>()] = j[key].get<double>();
+  }
+  return out;
 }
 
 }  // namespace dd_apps_test

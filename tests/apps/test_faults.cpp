@@ -19,12 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string sh(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 constexpr int kSteps = 6;
 
 std::string run_flags(const std::string& data, const std::string& out) {

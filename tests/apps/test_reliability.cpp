@@ -18,13 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-// A word for a POSIX shell: single-quoted, with single quotes inside spelled '\''.
-std::string sh(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // The tiny run of app_test_util.h on one thread without previews or evaluation, with some flags
 // replaced (CLI11 refuses a scalar flag given twice).
 std::string train_flags(const std::string& data, const std::vector<std::pair<std::string, std::string>>& with = {}) {

@@ -18,15 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-// step -> `key` (loss, loss_smooth, ...) of every training line of metrics.jsonl.
-std::map<int64_t, double> logged_losses(const std::string& metrics, const std::string& key = "loss") {
-  std::map<int64_t, double> out;
-  for (const auto& line : lines_of(read_text(metrics))) {
-    json j = json::parse(line);
-    if (j.contains(key)) out[j["step"].get<int64_t>()] = j[key].get<double>();
-  }
-  return out;
-}
 
 // Loads a checkpoint with the library (model, EMA and Adam), as a resumed run would.
 int64_t load_full_checkpoint(const std::string& path) {

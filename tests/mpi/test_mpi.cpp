@@ -39,15 +39,6 @@ std::string train_flags(const std::string& out, int64_t steps) {
          " --ckpt-every 3 --sample-every 0 --eval-every 0 --out '" + out + "'";
 }
 
-// step -> `key` (loss, grad_norm) of every training line of metrics.jsonl.
-std::map<int64_t, double> logged_losses(const std::string& metrics, const std::string& key = "loss") {
-  std::map<int64_t, double> out;
-  for (const auto& line : lines_of(read_text(metrics))) {
-    json j = json::parse(line);
-    if (j.contains(key)) out[j["step"].get<int64_t>()] = j[key].get<double>();
-  }
-  return out;
-}
 
 // The weights of a checkpoint (no EMA, no Adam moments) as one vector, in the model's order.
 std::vector<double> weights_of(const std::string& path, dd::UNetConfig* config = nullptr) {

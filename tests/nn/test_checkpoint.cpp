@@ -338,6 +338,8 @@ TEST_CASE("checkpoint metadata: format, version, step and counters validated, ea
   v1.metadata["version"] = "2";
   save_safetensors(file.path, v1);
   CHECK_THROWS_WITH_AS(load_checkpoint(file.path, net, &ema, &adam), doctest::Contains("'crc32'"), IoError);
+}
+
 TEST_CASE("checkpoint run state: CheckpointInfo::state tensors round-trip exactly; weights loading ignores them") {
   Rng rng(4);
   UNet<float> net(tiny_config(), rng);

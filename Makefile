@@ -169,7 +169,7 @@ test-mpi-if-present:
 	else echo "== MPI tests: skipped (no mpicxx/mpirun; make deps installs Open MPI)"; fi
 
 test-mpi: $(APPS) $(BUILD)/tests/test_mpi  ## build the MPI programs (build/mpi/) and check 2 ranks against 1 (tests/mpi)
-	$(MAKE) --no-print-directory MPI=1 $(MPI_TEST_APPS:%=build/mpi/apps/%)
+	$(MAKE) --no-print-directory MPI=1 BUILD=build/mpi SANITIZE= $(MPI_TEST_APPS:%=build/mpi/apps/%)
 	@DD_MPI_APPS=build/mpi/apps bash scripts/run_tests.sh $(BUILD)/tests/test_mpi
 
 test-asan:  ## the same suites built with -fsanitize=address,undefined (in build/asan)

@@ -28,7 +28,9 @@ inline float exp_fast(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  // Shifted as unsigned: for a NaN input k is INT_MIN, and a signed left shift of the negative
+  // sum would be undefined (the result is NaN either way, through er).
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;
   return er * __builtin_bit_cast(float, bits);
 }
 inline double exp_fast(double x) { return std::exp(x); }

@@ -213,6 +213,7 @@ int run(int argc, char** argv) {
   train::TrainStepConfig step_cfg;
   step_cfg.lr = cfg.lr;
   step_cfg.warmup = cfg.warmup;
+  step_cfg.decay_steps = cfg.lr_decay == "cosine" ? cfg.steps : 0;
   step_cfg.grad_clip = cfg.grad_clip;
   step_cfg.loss = cfg.loss_options();
   train::TrainStep train_step(model, adam, ema, schedule, step_cfg);

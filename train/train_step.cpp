@@ -27,8 +27,12 @@ TrainStep::TrainStep(UNet<float>& model, Adam<float>& adam, Ema<float>& ema, con
     : model_(model), adam_(adam), ema_(ema), schedule_(schedule), config_(config), denoiser_(make_train_denoiser(model, labels_)) {}
 
 double TrainStep::lr_at(int64_t step) const {
-  if (config_.warmup <= 0) return config_.lr;
-  return config_.lr * std::min(1.0, static_cast<double>(step) / static_cast<double>(config_.warmup));
+  const double s = static_cast<double>(step), warmup = static_cast<double>(config_.warmup);
+  if (config_.warmup > 0 && s < warmup) return config_.lr * s / warmup;
+  if (config_.decay_steps <= config_.warmup) return config_.lr;
+  // The cosine's phase runs from 0 at the end of the warm-up to pi at decay_steps.
+  const double progress = std::min(1.0, (s - warmup) / (static_cast<double>(config_.decay_steps) - warmup));
+  return config_.lr * 0.5 * (1.0 + std::cos(M_PI * std::max(0.0, progress)));
 }
 
 TrainStepResult TrainStep::run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t,

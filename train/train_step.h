@@ -18,6 +18,9 @@ namespace dd::train {
 struct TrainStepConfig {
   double lr = 2e-4;       // the peak learning rate
   int64_t warmup = 0;     // linear warm-up: lr * min(1, step / warmup); 0 = none
+  // After the warm-up: constant (decay_steps = 0) or a half cosine from lr down to 0 at step
+  // decay_steps (SGDR, Loshchilov & Hutter 2017, without restarts); steps past it keep lr 0.
+  int64_t decay_steps = 0;
   double grad_clip = 1.0;  // max global L2 norm of the gradient; <= 0 = no clipping
   ddpm::LossOptions loss;
 };

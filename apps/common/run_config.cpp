@@ -33,6 +33,10 @@ UNetConfig TrainConfig::unet() const {
 }
 
 ddpm::Schedule TrainConfig::make_schedule() const {
+  if (schedule == "linear" && (beta_start > 0 || beta_end > 0)) {
+    const double ddpm_scale = 1000.0 / static_cast<double>(T);
+    return ddpm::linear_schedule(T, beta_start > 0 ? beta_start : 1e-4 * ddpm_scale, beta_end > 0 ? beta_end : 0.02 * ddpm_scale);
+  }
   if (schedule == "linear") return ddpm::linear_schedule(T);
   return ddpm::cosine_schedule(T);
 }
@@ -52,7 +56,7 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
   X(eval_n) X(classifier)                                                                                      \
-  X(cond) X(p_uncond) X(t_sampler)
+  X(cond) X(p_uncond) X(t_sampler) X(lr_decay) X(beta_start) X(beta_end)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -123,7 +127,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
 const std::vector<std::string>& structural_keys() {
   static const std::vector<std::string> keys{"ch", "ch_mult", "num_res_blocks", "attn_res", "dropout", "T",
                                              "schedule", "loss", "variance", "dataset", "batch", "seed",
-                                             "cond", "p_uncond"};
+                                             "cond", "p_uncond", "beta_start", "beta_end"};
   return keys;
 }
 
@@ -231,6 +235,18 @@ void TrainConfig::validate(bool this_machine) const {
   if (T > 100000) bad("T", "2..100000", std::to_string(T));
   if (T < 2) bad("T", ">= 2", std::to_string(T));
   if (schedule != "linear" && schedule != "cosine") bad("schedule", "linear or cosine", "'" + schedule + "'");
+  if (lr_decay != "none" && lr_decay != "cosine") bad("lr-decay", "none or cosine", "'" + lr_decay + "'");
+  if (lr_decay == "cosine" && steps <= warmup)
+    bad("lr-decay", "more --steps than --warmup for a cosine decay", std::to_string(steps) + " steps, " + std::to_string(warmup) + " warm-up");
+  for (auto [name, v] : {std::pair<const char*, double>{"beta-start", beta_start}, {"beta-end", beta_end}})
+    if (!(v >= 0 && v < 1)) bad(name, "a value in [0, 1) (0 = DDPM's)", show(v));
+  if (schedule != "linear" && (beta_start > 0 || beta_end > 0))
+    bad("beta-start/--beta-end", "--schedule linear (the cosine schedule has no end points to set)", "--schedule " + schedule);
+  if (schedule == "linear") {
+    const double ddpm_scale = 1000.0 / static_cast<double>(T);
+    const double b1 = beta_start > 0 ? beta_start : 1e-4 * ddpm_scale, bT = beta_end > 0 ? beta_end : 0.02 * ddpm_scale;
+    if (!(b1 <= bT && bT < 1)) bad("beta-start", "beta_1 <= beta_T < 1", show(b1) + " and " + show(bT));
+  }
   if (loss != "simple" && loss != "hybrid" && loss != "vlb") bad("loss", "simple, hybrid or vlb", "'" + loss + "'");
   if (variance != "large" && variance != "small" && variance != "learned")
     bad("variance", "large, small or learned", "'" + variance + "'");
@@ -285,6 +301,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--batch", c.batch, "images per step")->capture_default_str()->group("Optimisation");
   app.add_option("--lr", c.lr, "Adam learning rate")->capture_default_str()->group("Optimisation");
   app.add_option("--warmup", c.warmup, "linear learning-rate warm-up steps")->capture_default_str()->group("Optimisation");
+  app.add_option("--lr-decay", c.lr_decay, "after the warm-up: none (constant) | cosine (to 0 at the last step)")->capture_default_str()->group("Optimisation");
   app.add_option("--grad-clip", c.grad_clip, "clip the global gradient norm to this (0 = off)")->capture_default_str()->group("Optimisation");
   app.add_option("--ema-decay", c.ema_decay, "EMA decay of the weights used for samples")->capture_default_str()->group("Optimisation");
   app.add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay (0 = plain Adam)")->capture_default_str()->group("Optimisation");
@@ -295,6 +312,8 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--dropout", c.dropout, "dropout in the ResBlocks")->capture_default_str()->group("Model");
   app.add_option("--T", c.T, "diffusion steps")->capture_default_str()->group("Diffusion");
   app.add_option("--schedule", c.schedule, "beta schedule: linear | cosine")->capture_default_str()->group("Diffusion");
+  app.add_option("--beta-start", c.beta_start, "linear schedule: beta_1 (0 = DDPM's 1e-4 x 1000/T)")->capture_default_str()->group("Diffusion");
+  app.add_option("--beta-end", c.beta_end, "linear schedule: beta_T (0 = DDPM's 0.02 x 1000/T)")->capture_default_str()->group("Diffusion");
   app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
   app.add_flag("--cond", c.cond, "class-conditional: learn a digit-label embedding (classifier-free guidance)")->group("Model");

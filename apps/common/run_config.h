@@ -24,6 +24,7 @@ struct TrainConfig {
   int64_t batch = 64;
   double lr = 2e-4;
   int64_t warmup = 200;  // linear learning-rate warm-up steps
+  std::string lr_decay = "none";  // none | cosine (to 0 at the last step, train::TrainStepConfig)
   double grad_clip = 1.0;
   double ema_decay = 0.999;
   double weight_decay = 0.0;
@@ -36,6 +37,9 @@ struct TrainConfig {
   // diffusion
   int64_t T = 1000;
   std::string schedule = "linear";  // linear | cosine
+  // The linear schedule's end points beta_1 and beta_T; 0 = DDPM's 1e-4 and 0.02 (scaled by 1000/T).
+  double beta_start = 0.0;
+  double beta_end = 0.0;
   std::string loss = "simple";      // simple | hybrid | vlb
   std::string variance = "large";   // large | small | learned
   // class-conditional training (classifier-free guidance, Ho & Salimans 2022): a label embedding

@@ -80,3 +80,36 @@ TEST_CASE("fuzz finding: a stored model config with a number beyond int is an er
     CHECK_THROWS_AS(dd::UNetConfig::from_json(text), std::invalid_argument);
   }
 }
+
+TEST_CASE("--beta-start / --beta-end set the linear schedule's end points; 0 keeps DDPM's; --lr-decay is checked") {
+  TrainConfig c;
+  c.steps = 100;
+  const dd::ddpm::Schedule ddpm_default = c.make_schedule();
+  CHECK(ddpm_default.betas[1] == doctest::Approx(1e-4));
+  CHECK(ddpm_default.betas[1000] == doctest::Approx(0.02));
+  c.beta_start = 2e-5;
+  const dd::ddpm::Schedule low_start = c.make_schedule();
+  CHECK(low_start.betas[1] == doctest::Approx(2e-5).epsilon(1e-12));
+  CHECK(low_start.betas[1000] == doctest::Approx(0.02).epsilon(1e-12));
+  c.beta_end = 0.01;
+  CHECK(c.make_schedule().betas[1000] == doctest::Approx(0.01).epsilon(1e-12));
+  CHECK_NOTHROW(c.validate(false));
+  // the stored config keeps them (sample and nll rebuild the same schedule)
+  const TrainConfig back = TrainConfig::from_json(c.to_json());
+  CHECK(back.beta_start == c.beta_start);
+  CHECK(back.beta_end == c.beta_end);
+  CHECK(back.make_schedule().betas[1] == low_start.betas[1]);
+
+  c.beta_start = 0.05;  // above beta_T
+  CHECK(error_of(c.to_json()).find("beta_1 <= beta_T") != std::string::npos);
+  c.beta_start = 2e-5;
+  c.schedule = "cosine";
+  CHECK(error_of(c.to_json()).find("--schedule linear") != std::string::npos);
+  c.schedule = "linear";
+  c.lr_decay = "step";
+  CHECK(error_of(c.to_json()).find("none or cosine") != std::string::npos);
+  c.lr_decay = "cosine";
+  c.steps = 100;
+  c.warmup = 200;
+  CHECK(error_of(c.to_json()).find("more --steps than --warmup") != std::string::npos);
+}

@@ -8,7 +8,8 @@
 #   scripts/guidance_table.sh CKPT OUT [W ...]        (default weights: 0 1 2 4)
 # Environment: GUIDANCE_N (samples per digit, default 100), GUIDANCE_SEED (default 1),
 #   GUIDANCE_STEPS (default 100, the default sampler), GUIDANCE_CLASSIFIER (default
-#   runs/classifier.safetensors), GUIDANCE_DATA (default data), GUIDANCE_N_REAL (default 1000).
+#   runs/classifier.safetensors), GUIDANCE_DATA (default data), GUIDANCE_N_REAL (default 1000),
+#   GUIDANCE_TABLE_ONLY=1 (write table.md from the gW.json already in OUT, without sampling).
 set -euo pipefail
 die() { echo "guidance_table: $*" >&2; exit 2; }
 [[ $# -ge 2 ]] || die "usage: scripts/guidance_table.sh CKPT OUT [W ...] (expected a checkpoint and an output folder)"
@@ -24,11 +25,17 @@ for w in "${weights[@]}"; do [[ $w =~ ^[0-9]+([.][0-9]+)?$ ]] || die "expected g
 for app in sample eval; do [[ -x ./apps/$app ]] || die "expected ./apps/$app (run make first, from the repository root), found none"; done
 mkdir -p "$out"
 
-num() { grep -o "\"$1\":[-0-9.eE+naif]*" | head -1 | sed 's/.*://'; }  # num KEY < JSON: the first number of KEY
+# num KEY < JSON: the last number of KEY. eval's keys are sorted, so the overall "fid" comes after the
+# per-digit ones inside "asked_per_class"; a per-digit object alone holds one of each.
+num() { grep -o "\"$1\":[-0-9.eE+naif]*" | tail -1 | sed 's/.*://'; }
 f() { awk -v v="$1" -v d="${2:-3}" 'BEGIN { printf ("%." d "f"), v }'; }
 pct() { awk -v v="$1" 'BEGIN { printf "%.1f %%", 100 * v }'; }
 
 for w in "${weights[@]}"; do
+  if [[ ${GUIDANCE_TABLE_ONLY:-0} == 1 ]]; then
+    [[ -f $out/g$w.json && -f $out/g$w.seconds ]] || die "GUIDANCE_TABLE_ONLY: expected $out/g$w.json from an earlier run, found none"
+    continue
+  fi
   start=$(date +%s)
   echo "== guidance $w: ./apps/sample --ckpt $ckpt --digit all --n $per_digit --guidance $w --steps $steps --seed $seed" >&2
   ./apps/sample --ckpt "$ckpt" --digit all --n "$per_digit" --guidance "$w" --steps "$steps" --seed "$seed" \

@@ -210,3 +210,38 @@ TEST_CASE("eval --labels: fraction classified as asked per class and overall, FI
   check_one_line_error(run("./apps/eval '" + images + "' --classifier '" + clf + "' --data '" + r.data + "' --labels '" + dir.file("bad") + "'"),
                        {"--labels", "expected digits 0..9", "11 at position 4"});
 }
+
+// scripts/guidance_table.sh on the tiny conditional run: one row per weight whose numbers are the
+// ones ./apps/eval wrote for it, and one-line errors for a missing checkpoint or a bad weight.
+TEST_CASE("scripts/guidance_table.sh: the table's numbers are eval's, one row per guidance weight") {
+  CondRuns& r = runs();
+  REQUIRE(r.cond.code == 0);
+  ScratchDir dir;
+  const std::string clf = dir.file("clf.safetensors"), out = dir.file("table");
+  REQUIRE(run("./apps/classifier --data '" + r.data + "' --epochs 1 --batch 8 --seed 5 --out '" + clf + "'").code == 0);
+  const std::string env = "GUIDANCE_N=2 GUIDANCE_STEPS=4 GUIDANCE_N_REAL=32 GUIDANCE_CLASSIFIER='" + clf + "' GUIDANCE_DATA='" + r.data + "' ";
+  RunResult t = run(env + "bash scripts/guidance_table.sh '" + r.ckpt + "' '" + out + "' 0 2");
+  INFO("stderr: " << t.err);
+  REQUIRE(t.code == 0);
+  const std::string table = read_text(out + "/table.md");
+  for (const std::string w : {"0", "2"}) {
+    const json j = json::parse(lines_of(read_text(out + "/g" + w + ".json")).back());
+    char overall[64];
+    std::snprintf(overall, sizeof overall, "| %s | %.1f %% | %.2f |", w.c_str(), 100 * j["asked_classified_as_asked"].get<double>(),
+                  j["fid"].get<double>());
+    CHECK_MESSAGE(table.find(overall) != std::string::npos, "expected the row '" << overall << "' in\n" << table);
+    const std::vector<uint8_t> asked = dd::read_idx_labels(out + "/g" + w + "-labels-idx1-ubyte").data;
+    CHECK(asked.size() == 20);  // two per digit, in digit order
+    for (size_t i = 0; i < asked.size(); ++i) CHECK(asked[i] == i / 2);
+  }
+  // GUIDANCE_TABLE_ONLY=1 writes the same table from the files already there, without sampling.
+  std::filesystem::remove(out + "/g0.png");
+  RunResult again = run(env + "GUIDANCE_TABLE_ONLY=1 bash scripts/guidance_table.sh '" + r.ckpt + "' '" + out + "' 0 2");
+  CHECK(again.code == 0);
+  CHECK(read_text(out + "/table.md") == table);
+  CHECK_FALSE(std::filesystem::exists(out + "/g0.png"));
+  check_one_line_error(run(env + "bash scripts/guidance_table.sh '" + dir.file("none.safetensors") + "' '" + out + "'"),
+                       {"expected a checkpoint file", "none.safetensors"});
+  check_one_line_error(run(env + "bash scripts/guidance_table.sh '" + r.ckpt + "' '" + out + "' -1"),
+                       {"expected guidance weights >= 0", "'-1'"});
+}

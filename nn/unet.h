@@ -104,7 +104,7 @@ class UNet : public Module<T> {
   std::unique_ptr<Conv2d<T>> conv_out_;
   // A child module (children list after the module's own parameters): its weight comes last.
   struct LabelEmbedding : Module<T> {
-    LabelEmbedding(int rows, int width);
+    LabelEmbedding(int rows, int width, Rng& rng);  // rows ~ N(0, 1)
     Var<T> weight;  // [num_classes + 1, 4ch]
   };
   std::unique_ptr<LabelEmbedding> label_emb_;  // null when unconditional

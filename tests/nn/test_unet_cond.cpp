@@ -41,6 +41,16 @@ TEST_CASE("conditional UNet: the reference's parameters unchanged (names, order,
   CHECK(b.back().var.shape() == Shape{11, 128});  // 10 digits + the null label, 4 * ch wide
   CHECK(labelled.num_parameters() == 1112801 + 11 * 128);
   CHECK(labelled.config().null_label() == 10);
+  // Its rows start from N(0, 1): 1,408 draws, so the mean is within 0.1 and the variance within 0.15 of it.
+  const Tensor<float>& rows = b.back().var.value();
+  double sum = 0, sum_sq = 0;
+  for (int64_t k = 0; k < rows.numel(); ++k) {
+    sum += rows.flat(k);
+    sum_sq += double(rows.flat(k)) * rows.flat(k);
+  }
+  const double mean = sum / rows.numel(), variance = sum_sq / rows.numel() - mean * mean;
+  CHECK(std::fabs(mean) < 0.1);
+  CHECK(std::fabs(variance - 1.0) < 0.15);
 }
 
 TEST_CASE("conditional UNet: config JSON keeps num_classes; an unconditional JSON has no such key") {
@@ -52,7 +62,7 @@ TEST_CASE("conditional UNet: config JSON keeps num_classes; an unconditional JSO
   u.num_classes = 0;
   CHECK_FALSE(u == c);
   c.num_classes = -1;
-  CHECK_THROWS_WITH_AS(c.validate(), "UNetConfig.num_classes: expected >= 0 (0: unconditional), got -1",
+  CHECK_THROWS_WITH_AS(c.validate(), "UNetConfig.num_classes: expected 0..65536 (0: unconditional), got -1",
                        std::invalid_argument);
 }
 

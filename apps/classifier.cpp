@@ -61,11 +61,7 @@ int run(int argc, char** argv) {
   if (c.threads > 0) set_num_threads(c.threads);
 
   Dataset data = load_dataset("mnist", c.data);
-  std::vector<int64_t> train_labels = load_labels(data.folder, true), test_labels = load_labels(data.folder, false);
-  if (static_cast<int64_t>(train_labels.size()) != data.train.size(0) || static_cast<int64_t>(test_labels.size()) != data.test.size(0))
-    throw std::runtime_error(data.folder + ": expected as many labels as images, found " + std::to_string(train_labels.size()) +
-                             " labels for " + std::to_string(data.train.size(0)) + " training images and " +
-                             std::to_string(test_labels.size()) + " labels for " + std::to_string(data.test.size(0)) + " test images");
+  std::vector<int64_t> train_labels = labels_of(data, true), test_labels = labels_of(data, false);
   const int64_t n_train = c.limit > 0 ? std::min(c.limit, data.train.size(0)) : data.train.size(0);
   if (c.batch > n_train) throw std::invalid_argument("--batch: expected at most " + std::to_string(n_train) + " (the training digits), got " + std::to_string(c.batch));
   std::fprintf(stderr, "data: %s; training on %lld digits\n", data.describe().c_str(), static_cast<long long>(n_train));

@@ -68,7 +68,7 @@ std::string f3(double v, const char* fmt = "%.3f") {
 // Calibration: the metrics of known image sets against N held-out test digits, at each N.
 int calibrate(const std::string& classifier, const Dataset& data, const std::string& folder, const std::vector<int64_t>& sizes,
               uint64_t seed) {
-  const std::vector<int64_t> train_labels = load_labels(folder, true);
+  const std::vector<int64_t> train_labels = labels_of(data, true);
   const int64_t n_train = data.train.size(0), n_test = data.test.size(0);
   for (int64_t n : sizes)
     if (n < kNeighbours + 1 || 2 * n > n_test)
@@ -146,7 +146,7 @@ nlohmann::json asked_label_report(const std::string& labels_path, const IdxArray
                                   const Dataset& data) {
   const int64_t n = x.size(0);
   const ClassifierOutputs s = classify(quality.model(), x);
-  const std::vector<int64_t> test_labels = load_labels(data.folder, false);
+  const std::vector<int64_t> test_labels = labels_of(data, false);
   const ClassifierOutputs real = classify(quality.model(), data.test);
   nlohmann::json per_class = nlohmann::json::object();
   int64_t hits = 0;

@@ -78,7 +78,7 @@ int run(int argc, char** argv) {
   if (null_label && !run.model->conditional())
     throw std::invalid_argument("--null-label: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
   std::vector<int64_t> test_labels, batch_labels;
-  if (conditional) test_labels = load_labels(ds.folder, false);
+  if (conditional) test_labels = labels_of(ds, false);
   const std::string what = conditional ? "conditional bound -log p(x | y), true test labels"
                                        : run.model->conditional() ? "unconditional bound -log p(x), null label" : "bound -log p(x)";
   if (root) fs::create_directories(out);

@@ -117,4 +117,13 @@ std::vector<int64_t> load_labels(const std::string& folder, bool train) {
   return labels;
 }
 
+std::vector<int64_t> labels_of(const Dataset& ds, bool train) {
+  std::vector<int64_t> labels = load_labels(ds.folder, train);
+  const int64_t images = train ? ds.train.size(0) : ds.test.size(0);
+  if (static_cast<int64_t>(labels.size()) != images)
+    throw std::runtime_error(ds.folder + ": expected one " + (train ? "training" : "test") + " label per image (" + std::to_string(images) +
+                             "), found " + std::to_string(labels.size()) + " labels");
+  return labels;
+}
+
 }  // namespace dd::app

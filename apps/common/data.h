@@ -36,6 +36,9 @@ int run_program(const std::vector<std::string>& argv);
 // The digit labels of the dataset in `folder` (train-labels-idx1-ubyte or t10k-labels-idx1-ubyte,
 // plain or .gz): 60,000 / 10,000 values in 0..9. Throws std::runtime_error naming the file when missing.
 std::vector<int64_t> load_labels(const std::string& folder, bool train);
+// The labels of ds's training or test images, one per image: a label file of another length is a
+// std::runtime_error naming both counts (it would index past the images or the labels).
+std::vector<int64_t> labels_of(const Dataset& ds, bool train);
 
 // Path of a file shipped with the project (scripts/...), found relative to the running program
 // (apps/NAME -> repository root), so the apps work from any working directory.

@@ -277,7 +277,14 @@ TEST_CASE("reliability 7: no raw library message: a bad metrics line, --grid-col
   write_tiny_mnist(data);
   dd::write_idx_labels(data + "/train-labels-idx1-ubyte", std::vector<uint8_t>(10, 1));
   check_one_line_error(run("./apps/classifier --data " + sh(data) + " --out " + sh(dir.file("c.safetensors")) + " --epochs 1"),
-                       {"10 labels for 64 training images", "32 labels for 32 test images"});
+                       {"expected one training label per image (64)", "found 10 labels"});
+  // A short test-label file: nll of a conditional model and eval --labels would index past it.
+  write_tiny_mnist(data);
+  dd::write_idx_labels(data + "/t10k-labels-idx1-ubyte", std::vector<uint8_t>(5, 1));
+  const std::string cond_out = dir.file("cond");
+  REQUIRE(run("./apps/train_mnist" + train_flags(t.data) + " --cond --steps 1 --out " + sh(cond_out)).code == 0);
+  check_one_line_error(run("./apps/nll --ckpt " + sh(cond_out + "/last.safetensors") + " --data " + sh(data) + " --n 8 --out " + sh(dir.file("nll"))),
+                       {"expected one test label per image (32)", "found 5 labels"});
 }
 
 TEST_CASE("reliability 8, 9: sample refuses --idx equal to --out, a folder as --out and seeds < 0 before sampling") {
@@ -315,4 +322,45 @@ TEST_CASE("reliability 11: nll and eval read only the test set") {
   CHECK(!contains(eval.err, "fetching"));
   RunResult train = run(env + "./apps/train_mnist" + train_flags(data) + " --steps 1 --out " + sh(dir.file("o")));
   CHECK(train.code != 0);  // training does need them
+}
+
+TEST_CASE("--resume goes on in the checkpoint's folder (moved, or from another directory); --list-params ignores the run folder") {
+  ScratchDir dir;
+  const std::string data = dir.file("data"), first = dir.file("first"), moved = dir.file("moved");
+  write_tiny_mnist(data);
+  REQUIRE(run("./apps/train_mnist" + train_flags(data) + " --steps 2 --out '" + first + "'").code == 0);
+  REQUIRE(std::rename(first.c_str(), moved.c_str()) == 0);
+  // From another working directory, with the checkpoint path relative to it.
+  RunResult r = run("cd '" + dir.path() + "' && '" + std::string(std::filesystem::current_path() / "apps/train_mnist") +
+                    "' --resume moved/last.safetensors --steps 3");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_FALSE(std::filesystem::exists(first));
+  CHECK(dd::load_safetensors(moved + "/last.safetensors").metadata.at("step") == "3");
+  const auto steps = logged_losses(moved + "/metrics.jsonl");
+  CHECK(steps.size() == 3);  // the history of steps 1-2 is kept and step 3 appended in the same file
+  CHECK(steps.count(1) == 1);
+  CHECK(steps.count(3) == 1);
+
+  RunResult list = run("./apps/train_mnist --list-params --ch 8 --ch-mult 1,2 --attn-res 0 --out '" + moved + "'");
+  INFO("stderr: " << list.err);
+  CHECK(list.code == 0);
+  CHECK(contains(list.out, "total"));
+}
+
+TEST_CASE("--resume of a run stored with more --threads than this machine allows uses all cores, with a message") {
+  ScratchDir dir;
+  const std::string data = dir.file("data"), out = dir.file("run");
+  write_tiny_mnist(data);
+  REQUIRE(run("./apps/train_mnist" + train_flags(data) + " --steps 1 --out '" + out + "'").code == 0);
+  // The same checkpoint as if a 4096-thread machine had written it (the config is metadata, outside the checksum).
+  dd::SafetensorsFile f = dd::load_safetensors(out + "/last.safetensors");
+  json config = json::parse(f.metadata.at("config"));
+  config["threads"] = 4096;
+  with_metadata(out + "/last.safetensors", out + "/last.safetensors", "config", config.dump());
+  RunResult r = run("./apps/train_mnist --resume '" + out + "/last.safetensors' --steps 2");
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(contains(r.err, "the run used --threads 4096"));
+  check_one_line_error(run("./apps/train_mnist --resume '" + out + "/last.safetensors' --steps 3 --threads 4096"), {"--threads"});
 }

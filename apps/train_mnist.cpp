@@ -158,10 +158,30 @@ int run(int argc, char** argv) {
   TrainConfig cfg = cli;
   ResumePoint resume_point;  // the checkpoint, read once
   if (!resume.empty()) resume_point = read_resume_point(resume);
-  if (!resume.empty()) cfg = merge_for_resume(resume_point.config, cli, passed_keys(app), resume);
+  if (!resume.empty()) {
+    const std::vector<std::string> passed = passed_keys(app);
+    cfg = merge_for_resume(resume_point.config, cli, passed, resume);
+    // The run goes on in the folder of its checkpoint (wherever it was moved, whatever the working
+    // directory), not in the --out stored when it started, unless --out is passed.
+    if (std::find(passed.begin(), passed.end(), "out") == passed.end()) {
+      const fs::path folder = fs::path(resume).parent_path();
+      cfg.out = folder.empty() ? "." : folder.string();
+    }
+    // A thread count stored by a bigger machine is not an error here unless it is asked for again.
+    if (std::find(passed.begin(), passed.end(), "threads") == passed.end() && cfg.threads > max_threads()) {
+      std::fprintf(stderr, "resume: the run used --threads %d, more than this machine allows (%d); using all cores\n", cfg.threads,
+                   max_threads());
+      cfg.threads = 0;
+    }
+  }
   cfg.validate();
   if (!resume.empty()) check_resume_steps(resume, resume_point.step, cfg.steps);
   if (cfg.threads > 0) set_num_threads(cfg.threads);
+  if (list_params) {  // reads nothing and writes nothing: the run folder is not checked
+    Rng list_rng(cfg.seed);
+    std::printf("%s", format_parameter_list(UNet<float>(cfg.unet(), list_rng)).c_str());
+    return 0;
+  }
   dist::Comm& comm = *g_comm;
   const bool root = comm.root();
   // Only rank 0 writes the run folder, so only it checks and locks it.
@@ -177,10 +197,6 @@ int run(int argc, char** argv) {
 
   Rng init_rng(cfg.seed);
   UNet<float> model(cfg.unet(), init_rng);
-  if (list_params) {
-    std::printf("%s", format_parameter_list(model).c_str());
-    return 0;
-  }
 
   const fs::path out = cfg.out;
   Dataset data = load_dataset(cfg.dataset, cfg.data);
@@ -223,12 +239,9 @@ int run(int argc, char** argv) {
   std::vector<int64_t> train_labels, preview_labels;
   const int64_t preview_columns = cfg.cond ? std::max<int64_t>(1, cfg.sample_n / 10) : 0;
   if (cfg.cond) {
-    train_labels = load_labels(data.folder, true);
-    if (static_cast<int64_t>(train_labels.size()) != data.train.size(0))
-      throw std::runtime_error("--cond: expected one training label per image (" + std::to_string(data.train.size(0)) + ") in " +
-                               data.folder + ", got " + std::to_string(train_labels.size()));
+    train_labels = labels_of(data, true);
     for (int64_t digit = 0; digit < 10; ++digit) preview_labels.insert(preview_labels.end(), preview_columns, digit);
-    std::fprintf(stderr, "class-conditional: %zu labels, p_uncond %g; previews: one row per digit, guidance %g\n",
+    std::fprintf(stderr, "class-conditional: %zu labels, p_uncond %g; previews: one row per digit, guidance %g; held-out bits/dim: the unconditional bound (null label)\n",
                  train_labels.size(), cfg.p_uncond, train::kDefaultGuidance);
   }
   const Tensor<float> eval_images = data.test.slice(0, 0, std::min<int64_t>(cfg.eval_n, data.test.size(0))).contiguous();

@@ -173,6 +173,7 @@ double unet_parameter_count(const UNetConfig& u) {
   auto attn = [&](double c) { return norm(c) + 4 * conv(c, c, 1); };
   auto has_attn = [&](int r) { return std::find(u.attn_resolutions.begin(), u.attn_resolutions.end(), r) != u.attn_resolutions.end(); };
   double n = (u.ch * temb + temb) + (temb * temb + temb) + conv(u.in_channels, u.ch, 3);
+  if (u.num_classes > 0) n += (static_cast<double>(u.num_classes) + 1) * temb;  // label_emb: the digits and the null label
   std::vector<double> skips{static_cast<double>(u.ch)};
   double cin = u.ch;
   int r = u.resolution;

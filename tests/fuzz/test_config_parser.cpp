@@ -57,25 +57,29 @@ TEST_CASE("unet_parameter_count equals the parameters of the model built from th
     int blocks;
     std::vector<int> attn;
     bool learned;
+    bool cond = false;
   };
   for (const Case& k : {Case{32, {1, 2, 2}, 1, {7}, false}, Case{8, {1, 2}, 1, {0}, false}, Case{16, {1, 2, 2}, 2, {14, 7}, true},
-                        Case{8, {1}, 1, {28}, false}, Case{24, {2, 1, 3}, 3, {28, 14, 7}, true}}) {
+                        Case{8, {1}, 1, {28}, false}, Case{24, {2, 1, 3}, 3, {28, 14, 7}, true},
+                        Case{32, {1, 2, 2}, 1, {7}, false, true}}) {
     TrainConfig c;
     c.ch = k.ch;
     c.ch_mult = k.mult;
     c.num_res_blocks = k.blocks;
     c.attn_res = k.attn;
     c.variance = k.learned ? "learned" : "large";
+    c.cond = k.cond;
     dd::Rng rng(0);
     dd::UNet<float> model(c.unet(), rng);
-    INFO("ch " << k.ch << " blocks " << k.blocks);
+    INFO("ch " << k.ch << " blocks " << k.blocks << " cond " << k.cond);
     CHECK(dd::app::unet_parameter_count(c.unet()) == static_cast<double>(model.num_parameters()));
   }
 }
 
 TEST_CASE("fuzz finding: a stored model config with a number beyond int is an error, not undefined behaviour") {
   // tests/fuzz/regressions/config/crash-1b1f...: ch_mult [1e124, 2, 2] went through get<int>().
-  for (const char* text : {"{\"ch_mult\": [1e124, 2, 2]}", "{\"ch\": 4294967296}", "{\"ch\": 32.5}", "{\"attn_resolutions\": [\"7\"]}"}) {
+  for (const char* text : {"{\"ch_mult\": [1e124, 2, 2]}", "{\"ch\": 4294967296}", "{\"ch\": 32.5}", "{\"attn_resolutions\": [\"7\"]}",
+                           "{\"num_classes\": 1e10}", "{\"num_classes\": 3.7}", "{\"num_classes\": 2147483647}"}) {
     INFO(text);
     CHECK_THROWS_AS(dd::UNetConfig::from_json(text), std::invalid_argument);
   }

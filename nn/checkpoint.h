@@ -49,7 +49,8 @@ struct CheckpointInfo {
   int64_t step = 0;         // training steps done
   std::string config;       // the run's flags as JSON
   std::string dataset;      // data source and image count
-  std::string rng;          // generator state, Rng::state()
+  std::string rng;          // a generator state (Rng::state()), for the record: train_mnist stores the saved
+                            // step's noise stream; resume does not read it (every draw is keyed by (seed, step))
   std::string unet_config;  // UNetConfig::to_json() of the model (empty: not recorded)
 
   // More state of the run (e.g. a timestep sampler's loss history), each saved as an F64 tensor

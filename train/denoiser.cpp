@@ -30,7 +30,7 @@ ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model) {
 }
 
 namespace {
-void check_labels(const UNet<float>& model, const std::vector<int64_t>& labels, int64_t batch) {
+void check_labels(const std::vector<int64_t>& labels, int64_t batch) {
   if (static_cast<int64_t>(labels.size()) != batch)
     throw std::invalid_argument("conditional denoiser: expected one label per image (" + std::to_string(batch) +
                                 "), got " + std::to_string(labels.size()) + " labels");
@@ -47,7 +47,7 @@ ddpm::Denoiser make_denoiser(UNet<float>& model, const std::vector<int64_t>& lab
     return make_denoiser(model);
   }
   return [&model, &labels](const Tensor<float>& x_t, const std::vector<int64_t>& t) {
-    check_labels(model, labels, x_t.size(0));
+    check_labels(labels, x_t.size(0));
     NoGradGuard no_grad;
     TrainModeGuard<float> eval_mode(model, false);
     return model.forward(Var<float>(x_t), zero_based(t), labels).value();
@@ -60,7 +60,7 @@ ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model, const std::vector<in
     return make_train_denoiser(model);
   }
   return [&model, &labels](const Var<float>& x_t, const std::vector<int64_t>& t) {
-    check_labels(model, labels, x_t.size(0));
+    check_labels(labels, x_t.size(0));
     return model.forward(x_t, zero_based(t), labels);
   };
 }

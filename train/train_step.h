@@ -38,6 +38,9 @@ class TrainStep {
  public:
   TrainStep(UNet<float>& model, Adam<float>& adam, Ema<float>& ema, const ddpm::Schedule& schedule,
             const TrainStepConfig& config);
+  // The denoiser holds a reference to this object's labels_: a copy would read the original's.
+  TrainStep(const TrainStep&) = delete;
+  TrainStep& operator=(const TrainStep&) = delete;
 
   // Step `step` (1-based, it sets the warm-up) on the batch x0 [N, C, H, W] with its timesteps t
   // (1-based) and noise eps (x0's shape); `weights` are importance weights (empty = 1). The model's

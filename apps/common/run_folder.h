@@ -7,8 +7,8 @@
 // - a lock file (.lock, holding the PID, flock'ed) keeps a second process out while the first is
 //   alive; the lock of a process that died (kill -9, a crash) is taken over with a message, and so
 //   are the temporary files it left (tensor/io/atomic_file.h);
-// - a folder the run created and left without a single checkpoint is removed again, so an invalid
-//   run leaves nothing behind.
+// - a folder the run created and left with neither a checkpoint nor a metrics line is removed
+//   again, so an invalid run leaves nothing behind (a later failure keeps its logs to look at).
 #pragma once
 
 #include <string>

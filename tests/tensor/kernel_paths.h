@@ -12,9 +12,22 @@
 namespace dd {
 namespace testing {
 
+// Restores the path active at its construction, also when a REQUIRE in the body throws (doctest's
+// way out of a failed test case), so a failure cannot leave later cases on a forced path.
+class KernelPathRestorer {
+ public:
+  KernelPathRestorer() : saved_(kernel_path()) {}
+  ~KernelPathRestorer() { set_kernel_path(saved_); }
+  KernelPathRestorer(const KernelPathRestorer&) = delete;
+  KernelPathRestorer& operator=(const KernelPathRestorer&) = delete;
+
+ private:
+  KernelPath saved_;
+};
+
 template <class Body>
 void for_each_kernel_path(std::initializer_list<KernelPath> paths, Body body) {
-  const KernelPath saved = kernel_path();
+  const KernelPathRestorer restore;
   for (KernelPath p : paths) {
     const char* name = kernel_path_name(p);
     if (!kernel_path_available(p)) {
@@ -25,7 +38,6 @@ void for_each_kernel_path(std::initializer_list<KernelPath> paths, Body body) {
     CAPTURE(name);
     body(p);
   }
-  set_kernel_path(saved);
 }
 
 // every path: generic, avx2, avx512

@@ -342,7 +342,7 @@ int run(int argc, char** argv) {
       draws.t = std::move(td.t);
       t_weights = std::move(td.weights);
     }
-    model.dropout_rng() = train::dropout_rng(cfg.seed, step, comm.rank());
+    model.set_dropout_stream(train::dropout_stream(cfg.seed, step, first_sample));
     const train::TrainStepResult result = cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, t_weights, labels)
                                                    : train_step.run(step, x0, draws.t, draws.noise, t_weights);
     if (importance_t && result.applied) t_sampler->update(draws.t, result.per_sample);

@@ -34,10 +34,10 @@ const std::string& data_dir() {
   return data;
 }
 
-std::string train_flags(const std::string& out, int64_t steps) {
-  return tiny_flags(data_dir()) + " --threads 1 --steps " + std::to_string(steps) +
-         " --ckpt-every 3 --sample-every 0 --eval-every 0 --out '" + out + "'";
+std::string train_flags(int64_t steps) {
+  return tiny_flags(data_dir()) + " --threads 1 --steps " + std::to_string(steps) + " --ckpt-every 3 --sample-every 0 --eval-every 0";
 }
+std::string train_flags(const std::string& out, int64_t steps) { return train_flags(steps) + " --out '" + out + "'"; }
 
 
 // The weights of a checkpoint (no EMA, no Adam moments) as one vector, in the model's order.
@@ -83,32 +83,46 @@ double relative_weight_difference(const std::string& a, const std::string& b) {
 // initial values. A run that trains on other data or other noise misses that by two orders of magnitude.
 constexpr double kLossTol = 1e-5, kWeightTol = 0.01;
 
+// `flags` on 1 process and on 2 ranks for `steps` steps: the same loss and gradient norm at every
+// step within kLossTol, the same weights within kWeightTol. Returns the two run folders' RunResults.
+std::pair<RunResult, RunResult> check_two_ranks_equal_one(const std::string& one, const std::string& two,
+                                                          const std::string& flags, int64_t steps) {
+  RunResult a = run("./apps/train_mnist" + flags + " --out '" + one + "'");
+  RunResult b = run(mpirun(2, "train_mnist") + flags + " --out '" + two + "'");
+  INFO("1 process: " << a.err << "\n2 ranks: " << b.err);
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  const auto la = logged_losses(one + "/metrics.jsonl"), lb = logged_losses(two + "/metrics.jsonl");
+  REQUIRE(la.size() == static_cast<size_t>(steps));
+  REQUIRE(lb.size() == static_cast<size_t>(steps));  // rank 0 alone writes metrics: one line per step, not two
+  for (const auto& [step, loss] : la) CHECK_MESSAGE(std::fabs(lb.at(step) - loss) <= kLossTol * std::fabs(loss), "step " << step);
+  // The gradient's norm before clipping: the ranks' gradients are averaged, not summed (Adam alone
+  // would hide a factor N; clipping and this norm do not).
+  const auto ga = logged_losses(one + "/metrics.jsonl", "grad_norm"), gb = logged_losses(two + "/metrics.jsonl", "grad_norm");
+  REQUIRE(ga.size() == static_cast<size_t>(steps));
+  for (const auto& [step, g] : ga) CHECK_MESSAGE(std::fabs(gb.at(step) - g) <= kLossTol * g, "step " << step);
+  const double diff = relative_weight_difference(one + "/last.safetensors", two + "/last.safetensors");
+  MESSAGE("|w(2 ranks) - w(1)| / |w(1) - w(init)| after " << steps << " steps: " << diff);
+  CHECK(diff <= kWeightTol);
+  return {a, b};
+}
+
 }  // namespace
 
 TEST_CASE("mpi train_mnist: 2 ranks and 1 process give the same losses and weights after 5 steps") {
   ScratchDir dir;
   const std::string one = dir.file("one"), two = dir.file("two");
-  RunResult a = run("./apps/train_mnist" + train_flags(one, 5));
-  RunResult b = run(mpirun(2, "train_mnist") + train_flags(two, 5));
-  INFO("1 process: " << a.err << "\n2 ranks: " << b.err);
-  REQUIRE(a.code == 0);
-  REQUIRE(b.code == 0);
-  const auto la = logged_losses(one + "/metrics.jsonl"), lb = logged_losses(two + "/metrics.jsonl");
-  REQUIRE(la.size() == 5);
-  REQUIRE(lb.size() == 5);  // rank 0 alone writes metrics: one line per step, not two
-  for (const auto& [step, loss] : la) CHECK_MESSAGE(std::fabs(lb.at(step) - loss) <= kLossTol * std::fabs(loss), "step " << step);
-  // The gradient's norm before clipping: the ranks' gradients are averaged, not summed (Adam alone
-  // would hide a factor N; clipping and this norm do not).
-  const auto ga = logged_losses(one + "/metrics.jsonl", "grad_norm"), gb = logged_losses(two + "/metrics.jsonl", "grad_norm");
-  REQUIRE(ga.size() == 5);
-  for (const auto& [step, g] : ga) CHECK_MESSAGE(std::fabs(gb.at(step) - g) <= kLossTol * g, "step " << step);
-  const double diff = relative_weight_difference(one + "/last.safetensors", two + "/last.safetensors");
-  MESSAGE("|w(2 ranks) - w(1)| / |w(1) - w(init)| after 5 steps: " << diff);
-  CHECK(diff <= kWeightTol);
+  const RunResult b = check_two_ranks_equal_one(one, two, train_flags(5), 5).second;
   CHECK(contains(b.err, "2 ranks"));
   CHECK(contains(b.err, "4 images per rank"));
   // the same checkpoint files as one process: ckpt-3, ckpt-5 (the last step) and last
   for (const char* f : {"ckpt-000003.safetensors", "ckpt-000005.safetensors", "last.safetensors"}) CHECK(fs::exists(two + "/" + f));
+}
+
+TEST_CASE("mpi train_mnist: with --dropout 0.1, 2 ranks and 1 process give the same losses and weights after 5 steps") {
+  // Sample g's dropout masks come from its own range of the step's stream, whichever rank trains it.
+  ScratchDir dir;
+  check_two_ranks_equal_one(dir.file("one"), dir.file("two"), train_flags(5) + " --dropout 0.1", 5);
 }
 
 TEST_CASE("mpi train_mnist: a checkpoint holds no rank state (2 ranks -> 1 process -> 2 ranks)") {

@@ -95,4 +95,20 @@ DropoutStream dropout_stream(uint64_t seed, int64_t step, int64_t first_sample) 
   return s;
 }
 
+ddpm::TimestepDraw draw_timesteps(const ddpm::TimestepSampler& sampler, uint64_t seed, int64_t step, int64_t n,
+                                  int64_t first_sample) {
+  if (first_sample < 0 || n < 0)
+    throw std::invalid_argument("draw_timesteps: expected n >= 0 and first_sample >= 0, got " + std::to_string(n) + ", " +
+                                std::to_string(first_sample));
+  const Rng stream = stream_rng(seed, Stream::Timesteps, step);
+  ddpm::TimestepDraw d;
+  for (int64_t i = 0; i < n; ++i) {
+    Rng draw(stream.seed(), stream.counter() + static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
+    const ddpm::TimestepDraw one = sampler.sample(1, draw);
+    d.t.push_back(one.t.at(0));
+    d.weights.push_back(one.weights.at(0));
+  }
+  return d;
+}
+
 }  // namespace dd::train

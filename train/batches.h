@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ddpm/losses.h"
 #include "nn/dropout.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
@@ -50,6 +51,13 @@ StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64
 // processes (the layout of steps, dropout sites and samples is nn/dropout.h's). Set it on the model
 // before the step's forward (UNet::set_dropout_stream).
 DropoutStream dropout_stream(uint64_t seed, int64_t step, int64_t first_sample = 0);
+
+// The timesteps (and importance weights) of samples first_sample .. first_sample + n - 1 of step s
+// drawn by `sampler`: sample g from block g of the step's Timesteps stream alone, as draw_step's
+// uniform t, so a shard draws exactly the global batch's t for its samples (given the same
+// sampler state on every process).
+ddpm::TimestepDraw draw_timesteps(const ddpm::TimestepSampler& sampler, uint64_t seed, int64_t step, int64_t n,
+                                  int64_t first_sample = 0);
 
 // Classifier-free guidance's training labels (Ho & Salimans 2022, Algorithm 1): the label of global
 // sample first_sample + i replaced by null_label with probability p_uncond, by a draw from

@@ -125,6 +125,41 @@ TEST_CASE("mpi train_mnist: with --dropout 0.1, 2 ranks and 1 process give the s
   check_two_ranks_equal_one(dir.file("one"), dir.file("two"), train_flags(5) + " --dropout 0.1", 5);
 }
 
+TEST_CASE("mpi train_mnist: --loss hybrid --variance learned --t-sampler loss-second-moment on 2 ranks equals 1 process") {
+  // T = 25 and batch 64 (32 per rank): the sampler's history (10 losses at each t) fills within the
+  // first 8 steps, so steps 9-12 draw t from the history, which every rank must hold for the whole
+  // global batch.
+  ScratchDir dir;
+  const std::string one = dir.file("one"), two = dir.file("two");
+  const std::string flags = " --data '" + data_dir() +
+                            "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
+                            " --eval-every 0 --threads 1 --ckpt-every 8 --steps 12 --loss hybrid --variance learned"
+                            " --t-sampler loss-second-moment";
+  check_two_ranks_equal_one(one, two, flags, 12);
+  // At step 8 the history is full (so the later steps were importance-sampled) and the same on both:
+  // the same count of losses at every t, the losses within kLossTol.
+  const dd::Tensor<double> s1 = dd::load_safetensors(one + "/ckpt-000008.safetensors").get_f64("state.t_sampler"),
+                           s2 = dd::load_safetensors(two + "/ckpt-000008.safetensors").get_f64("state.t_sampler");
+  REQUIRE(s1.shape() == dd::Shape{26, 11});
+  REQUIRE(s2.shape() == s1.shape());
+  for (int64_t t = 1; t <= 25; ++t) {
+    CHECK(s1.data()[t * 11] >= 10);
+    CHECK_MESSAGE(s2.data()[t * 11] == s1.data()[t * 11], "t = " << t);
+    for (int64_t h = 1; h < 11; ++h)
+      CHECK_MESSAGE(std::fabs(s2.data()[t * 11 + h] - s1.data()[t * 11 + h]) <= kLossTol * std::fabs(s1.data()[t * 11 + h]),
+                    "t = " << t << ", history " << h);
+  }
+  // and so are the counts at the end (every rank recorded all 64 samples of every step)
+  const dd::Tensor<double> e1 = dd::load_safetensors(one + "/last.safetensors").get_f64("state.t_sampler"),
+                           e2 = dd::load_safetensors(two + "/last.safetensors").get_f64("state.t_sampler");
+  double total = 0;
+  for (int64_t t = 1; t <= 25; ++t) {
+    CHECK(e2.data()[t * 11] == e1.data()[t * 11]);
+    total += e1.data()[t * 11];
+  }
+  CHECK(total == 12 * 64);
+}
+
 TEST_CASE("mpi train_mnist: a checkpoint holds no rank state (2 ranks -> 1 process -> 2 ranks)") {
   ScratchDir dir;
   const std::string straight = dir.file("straight"), mixed = dir.file("mixed");

@@ -187,3 +187,30 @@ TEST_CASE("dropout_stream: the run's (seed, Dropout) key, the step and the shard
   CHECK(s.call_stream(2).state() == train::stream_rng(9, train::Stream::Dropout, 4 * 1024 + 2).state());
   CHECK_THROWS_WITH_AS(train::dropout_stream(9, 4, -1), doctest::Contains("expected first_sample >= 0"), std::invalid_argument);
 }
+
+TEST_CASE("draw_timesteps: a shard draws the global batch's importance-sampled t and weights for its samples") {
+  // A warmed-up loss-second-moment sampler (non-uniform p_t), so the weights are not all 1.
+  ddpm::LossSecondMomentTimesteps sampler(20);
+  std::vector<int64_t> ts;
+  std::vector<double> losses;
+  for (int rep = 0; rep < 10; ++rep)
+    for (int64_t t = 1; t <= 20; ++t) {
+      ts.push_back(t);
+      losses.push_back(0.1 + 0.05 * static_cast<double>(t));
+    }
+  sampler.update(ts, losses);
+  REQUIRE(sampler.warmed_up());
+  const ddpm::TimestepDraw all = train::draw_timesteps(sampler, 9, 4, 8);
+  const ddpm::TimestepDraw second = train::draw_timesteps(sampler, 9, 4, 4, 4);
+  CHECK(std::vector<int64_t>(all.t.begin() + 4, all.t.end()) == second.t);
+  CHECK(std::vector<double>(all.weights.begin() + 4, all.weights.end()) == second.weights);
+  CHECK(std::vector<int64_t>(all.t.begin(), all.t.begin() + 4) != second.t);
+  CHECK(std::any_of(all.weights.begin(), all.weights.end(), [](double w) { return w != 1.0; }));
+  // One process draws what the sampler draws from the step's Timesteps stream (so checkpoints of
+  // earlier runs resume to the same t).
+  Rng stream = train::stream_rng(9, train::Stream::Timesteps, 4);
+  const ddpm::TimestepDraw direct = sampler.sample(8, stream);
+  CHECK(direct.t == all.t);
+  CHECK(direct.weights == all.weights);
+  CHECK(train::draw_timesteps(sampler, 9, 5, 8).t != all.t);  // the next step
+}

@@ -213,9 +213,6 @@ int run(int argc, char** argv) {
   // the same t as an uninterrupted one.
   std::unique_ptr<ddpm::TimestepSampler> t_sampler = ddpm::make_timestep_sampler(cfg.t_sampler, cfg.T);
   const bool importance_t = cfg.t_sampler != "uniform";
-  if (importance_t && comm.size() > 1)  // its per-t loss history would need every rank's losses
-    throw std::invalid_argument("--t-sampler " + cfg.t_sampler + ": expected a single process (uniform t with MPI ranks), got " +
-                                std::to_string(comm.size()) + " ranks");
   if (!resume.empty()) {
     CheckpointInfo info = load_checkpoint(resume_point.file, model, &ema, &adam);
     start_step = info.step;
@@ -349,21 +346,38 @@ int run(int argc, char** argv) {
     }
     if (comm.size() > 1) x0 = x0.slice(0, first_sample, first_sample + local_batch).contiguous();
     train::StepDraws draws = train::draw_step(cfg.seed, step, x0.shape(), cfg.T, first_sample);
-    std::vector<double> t_weights;  // importance weights 1 / (T p_t); empty for uniform t (one process only)
+    std::vector<double> t_weights;  // importance weights 1 / (T p_t); empty for uniform t
     if (importance_t) {
-      Rng t_rng = stream_rng(cfg.seed, Stream::Timesteps, step);
-      ddpm::TimestepDraw td = t_sampler->sample(x0.size(0), t_rng);
+      ddpm::TimestepDraw td = train::draw_timesteps(*t_sampler, cfg.seed, step, x0.size(0), first_sample);
       draws.t = std::move(td.t);
       t_weights = std::move(td.weights);
     }
-    model.dropout_rng() = train::dropout_rng(cfg.seed, step, comm.rank());
+    model.set_dropout_stream(train::dropout_stream(cfg.seed, step, first_sample));
     const train::TrainStepResult result = cfg.cond ? train_step.run(step, x0, draws.t, draws.noise, t_weights, labels)
                                                    : train_step.run(step, x0, draws.t, draws.noise, t_weights);
-    if (importance_t && result.applied) t_sampler->update(draws.t, result.per_sample);
-    // The global batch's loss (the mean of the equal shards' means) and whether any rank was
-    // signalled, in one allreduce, so that every rank stops after the same step.
-    double step_sums[2] = {result.loss, g_stop_requested ? 1.0 : 0.0};
-    comm.allreduce_sum(step_sums, 2);
+    // One allreduce: the global batch's loss (the mean of the equal shards' means), whether any rank
+    // was signalled (so that every rank stops after the same step), and with an importance sampler
+    // every sample's (t, loss) at its global index (each rank fills its own samples, zeros elsewhere;
+    // x + 0 is exact), so that every rank records the whole global batch in global order and keeps
+    // the history, and hence the draws, of one process.
+    std::vector<double> step_sums(2 + (importance_t ? 2 * cfg.batch : 0), 0.0);
+    step_sums[0] = result.loss;
+    step_sums[1] = g_stop_requested ? 1.0 : 0.0;
+    if (importance_t && result.per_sample.size() == draws.t.size())
+      for (size_t i = 0; i < draws.t.size(); ++i) {
+        step_sums[2 + 2 * (first_sample + i)] = static_cast<double>(draws.t[i]);
+        step_sums[3 + 2 * (first_sample + i)] = result.per_sample[i];
+      }
+    comm.allreduce_sum(step_sums.data(), static_cast<int64_t>(step_sums.size()));
+    if (importance_t && result.applied) {  // applied is the same on every rank (the gradient is shared)
+      std::vector<int64_t> global_t(cfg.batch);
+      std::vector<double> global_loss(cfg.batch);
+      for (int64_t g = 0; g < cfg.batch; ++g) {
+        global_t[g] = static_cast<int64_t>(step_sums[2 + 2 * g]);
+        global_loss[g] = step_sums[3 + 2 * g];
+      }
+      t_sampler->update(global_t, global_loss);
+    }
     const double loss_value = step_sums[0] / comm.size(), grad_norm = result.grad_norm, lr = result.lr;
     if (!result.applied) {
       if (root) std::fprintf(stderr, "\ntrain_mnist: expected a finite %s, got %g at step %lld; stopping (the last checkpoint is kept)\n",

@@ -71,6 +71,10 @@ template <class T> Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>&
 template <class T> Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale);
 // Inverted dropout: zero with probability p, scale the rest by 1/(1-p); identity when !training or p == 0
 template <class T> Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng);
+// The same dropout with one mask stream per row of dim 0: row i of x takes the Philox blocks
+// [(first_row + i) b, (first_row + i + 1) b) of `stream` (b = ceil(row size / 2), two uniforms per
+// block), so a row's mask depends on its index in the whole batch, not on the slice x is of it.
+template <class T> Var<T> dropout_rows(const Var<T>& x, double p, bool training, const Rng& stream, int64_t first_row);
 // Sinusoidal embedding of 0-based timesteps, [N, dim]: [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/(dim/2-1))
 // (DDPM's get_timestep_embedding). A constant: no gradient.
 template <class T> Tensor<T> timestep_embedding(const std::vector<int64_t>& t, int dim);

@@ -118,14 +118,15 @@ Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale
                         });
 }
 
-// y = x m, m = 0 with probability p, else 1/(1-p) (inverted dropout, so E[y] = x)
-//   dL/dx = g m
-template <class T>
-Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng) {
+namespace {
+void check_dropout_p(double p) {
   if (!(p >= 0 && p <= 1)) throw std::invalid_argument("dropout: expected p in [0, 1], got " + std::to_string(p));
-  if (!training || p == 0) return x;
-  // Decided in double so that p is compared at full precision whatever T is.
-  const Tensor<double> u = rng.uniform<double>(x.shape());
+}
+
+// y = x m with the mask m = 0 where u < p, else 1/(1-p); u in [0, 1) (double, so that p is compared at
+// full precision whatever T is), one per element of x.
+template <class T>
+Var<T> apply_dropout_mask(const Var<T>& x, double p, const Tensor<double>& u) {
   const T keep_scale = p < 1 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
   Tensor<T> mask(x.shape());
   for (int64_t i = 0, n = mask.numel(); i < n; ++i) mask.data()[i] = u.data()[i] >= p ? keep_scale : T(0);
@@ -133,6 +134,37 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng) {
   return make_result<T>("dropout", y, {x}, [mask](const Tensor<T>& g, const std::vector<bool>&) {
     return std::vector<Tensor<T>>{zip(g, mask, [](T a, T m) { return a * m; }, "dropout backward")};
   });
+}
+}  // namespace
+
+// y = x m, m = 0 with probability p, else 1/(1-p) (inverted dropout, so E[y] = x)
+//   dL/dx = g m
+template <class T>
+Var<T> dropout(const Var<T>& x, double p, bool training, Rng& rng) {
+  check_dropout_p(p);
+  if (!training || p == 0) return x;
+  return apply_dropout_mask(x, p, rng.uniform<double>(x.shape()));
+}
+
+// The same y = x m, dL/dx = g m, with row r's uniforms (r = first_row + i for row i of x along
+// dim 0, b = ceil(row size / 2) Philox blocks per row) from blocks [r b, (r + 1) b) of `stream`.
+template <class T>
+Var<T> dropout_rows(const Var<T>& x, double p, bool training, const Rng& stream, int64_t first_row) {
+  check_dropout_p(p);
+  if (first_row < 0) throw std::invalid_argument("dropout_rows: expected first_row >= 0, got " + std::to_string(first_row));
+  if (x.dim() < 1) shape_error("dropout_rows", "a tensor with a batch dimension", shape_str(x.shape()));
+  if (!training || p == 0) return x;
+  const int64_t rows = x.size(0), row_size = rows > 0 ? x.numel() / rows : 0;
+  const uint64_t blocks_per_row = static_cast<uint64_t>((row_size + 1) / 2);
+  Shape row_shape = x.shape();
+  row_shape[0] = 1;
+  Tensor<double> u(x.shape());
+  for (int64_t i = 0; i < rows; ++i) {
+    Rng row_rng(stream.seed(), stream.counter() + static_cast<uint64_t>(first_row + i) * blocks_per_row);
+    const Tensor<double> row = row_rng.uniform<double>(row_shape);
+    std::copy_n(row.data(), row_size, u.data() + i * row_size);
+  }
+  return apply_dropout_mask(x, p, u);
 }
 
 // e[n, i] = sin(t_n f_i), e[n, half + i] = cos(t_n f_i), f_i = exp(-ln(10000) i / (half - 1)),
@@ -277,6 +309,7 @@ double accuracy(const Tensor<T>& logits, const std::vector<int64_t>& labels) {
   template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);             \
   template Var<T> attention(const Var<T>&, const Var<T>&, const Var<T>&, double);  \
   template Var<T> dropout(const Var<T>&, double, bool, Rng&);                      \
+  template Var<T> dropout_rows(const Var<T>&, double, bool, const Rng&, int64_t);  \
   template Tensor<T> timestep_embedding(const std::vector<int64_t>&, int);        \
   template Var<T> max_pool2x2(const Var<T>&);                                      \
   template Var<T> avg_pool2x2(const Var<T>&);                                      \

@@ -107,19 +107,13 @@ ResBlock<T>::ResBlock(int in_ch, int out_ch, int temb_ch, double p, Rng& rng)
 }
 
 template <class T>
-Var<T> ResBlock<T>::forward(const Var<T>& x, const Var<T>& temb, Rng& dropout_rng) const {
+Var<T> ResBlock<T>::forward(const Var<T>& x, const Var<T>& temb, DropoutCalls& dropout_calls) const {
   // h = conv1(silu(norm1(x))) + temb_proj(silu(temb)) broadcast over H, W; out = skip + conv2(...).
   // Both additions happen inside the convolutions' output pass (Conv2d::forward_add).
   Var<T> t = temb_proj.forward(silu(temb));  // [N, C]
   Var<T> h = conv1.forward_add(norm1.forward_silu(x), reshape(t, {t.size(0), t.size(1), 1, 1}));
   Var<T> skip = nin_shortcut ? nin_shortcut->forward(x) : x;
-  return conv2.forward_add(maybe_dropout(norm2.forward_silu(h), dropout_rng), skip);
-}
-
-template <class T>
-Var<T> ResBlock<T>::maybe_dropout(const Var<T>& h, Rng& rng) const {
-  if (dropout == 0.0 || !this->training()) return h;
-  return dd::dropout(h, dropout, true, rng);
+  return conv2.forward_add(dropout_calls.next(norm2.forward_silu(h), dropout, this->training()), skip);
 }
 
 // ---- Downsample / Upsample -------------------------------------------------------------------

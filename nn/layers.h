@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "nn/dropout.h"
 #include "nn/module.h"
 
 namespace dd {
@@ -65,8 +66,8 @@ template <class T>
 class ResBlock : public Module<T> {
  public:
   ResBlock(int in_channels, int out_channels, int temb_channels, double dropout, Rng& rng);
-  // `dropout_rng` draws the dropout mask (used only in training mode with dropout > 0).
-  Var<T> forward(const Var<T>& x, const Var<T>& temb, Rng& dropout_rng) const;
+  // The dropout is the next site of `dropout_calls` (it draws only in training mode with dropout > 0).
+  Var<T> forward(const Var<T>& x, const Var<T>& temb, DropoutCalls& dropout_calls) const;
   GroupNorm<T> norm1;
   Conv2d<T> conv1;
   Linear<T> temb_proj;
@@ -74,9 +75,6 @@ class ResBlock : public Module<T> {
   Conv2d<T> conv2;
   std::unique_ptr<Conv2d<T>> nin_shortcut;  // null when in_channels == out_channels
   double dropout;
-
- private:
-  Var<T> maybe_dropout(const Var<T>& h, Rng& rng) const;
 };
 
 // 3x3 convolution, stride 2, padding 1: halves H and W (rounding up). Parameter: conv.

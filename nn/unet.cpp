@@ -127,9 +127,9 @@ UNet<T>::DownLevel::DownLevel(int cin, int cout, int n_blocks, int temb_ch, bool
 
 template <class T>
 Var<T> UNet<T>::DownLevel::forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips,
-                                   Rng& dropout_rng) const {
+                                   DropoutCalls& dropout_calls) const {
   for (size_t i = 0; i < block.size(); ++i) {
-    h = block[i]->forward(h, temb, dropout_rng);
+    h = block[i]->forward(h, temb, dropout_calls);
     if (!attn.empty()) h = attn[i]->forward(h);
     skips.push_back(h);
   }
@@ -161,11 +161,11 @@ UNet<T>::UpLevel::UpLevel(int cin, int cout, const std::vector<int>& skip_channe
 
 template <class T>
 Var<T> UNet<T>::UpLevel::forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips,
-                                 Rng& dropout_rng) const {
+                                 DropoutCalls& dropout_calls) const {
   for (size_t i = 0; i < block.size(); ++i) {
     Var<T> skip = skips.back();
     skips.pop_back();
-    h = block[i]->forward(concat<T>({h, skip}, 1), temb, dropout_rng);
+    h = block[i]->forward(concat<T>({h, skip}, 1), temb, dropout_calls);
     if (!attn.empty()) h = attn[i]->forward(h);
   }
   if (upsample) h = upsample->forward(h);
@@ -181,8 +181,8 @@ UNet<T>::Mid::Mid(int c, int temb_ch, double dropout, Rng& rng)
 }
 
 template <class T>
-Var<T> UNet<T>::Mid::forward(const Var<T>& h, const Var<T>& temb, Rng& dropout_rng) const {
-  return block_2.forward(attn_1.forward(block_1.forward(h, temb, dropout_rng)), temb, dropout_rng);
+Var<T> UNet<T>::Mid::forward(const Var<T>& h, const Var<T>& temb, DropoutCalls& dropout_calls) const {
+  return block_2.forward(attn_1.forward(block_1.forward(h, temb, dropout_calls)), temb, dropout_calls);
 }
 
 template <class T>
@@ -191,7 +191,7 @@ UNet<T>::LabelEmbedding::LabelEmbedding(int rows, int width, Rng& rng)
 
 // ---- UNet ------------------------------------------------------------------------------------
 template <class T>
-UNet<T>::UNet(const UNetConfig& cfg, Rng& rng, uint64_t dropout_seed) : config_(cfg), dropout_rng_(dropout_seed) {
+UNet<T>::UNet(const UNetConfig& cfg, Rng& rng) : config_(cfg) {
   cfg.validate();
   const int ch = cfg.ch, temb_ch = 4 * cfg.ch, levels = static_cast<int>(cfg.ch_mult.size());
   // Construction order = registration order = tools/torch_unet.py's: temb, conv_in, down, mid, up,
@@ -295,9 +295,11 @@ Var<T> UNet<T>::forward_impl(const Var<T>& x, const std::vector<int64_t>& t, con
     temb = temb + embedding(label_emb_->weight, labels ? *labels : std::vector<int64_t>(t.size(), config_.null_label()));
   Var<T> h = conv_in_->forward(x);
   std::vector<Var<T>> skips{h};
-  for (const auto& level : down_) h = level->forward(h, temb, skips, dropout_rng_);
-  h = mid_->forward(h, temb, dropout_rng_);
-  for (auto it = up_.rbegin(); it != up_.rend(); ++it) h = (*it)->forward(h, temb, skips, dropout_rng_);
+  // The ResBlocks' dropouts are sites 0, 1, ... of this forward, in execution order.
+  DropoutCalls dropout_calls(dropout_stream_);
+  for (const auto& level : down_) h = level->forward(h, temb, skips, dropout_calls);
+  h = mid_->forward(h, temb, dropout_calls);
+  for (auto it = up_.rbegin(); it != up_.rend(); ++it) h = (*it)->forward(h, temb, skips, dropout_calls);
   return conv_out_->forward(norm_out_->forward_silu(h));
 }
 

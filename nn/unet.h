@@ -51,8 +51,7 @@ template <class T>
 class UNet : public Module<T> {
  public:
   // Draws the initial weights from `init_rng`, then packs all parameters into the flat buffers.
-  // `dropout_seed` seeds the generator of the dropout masks.
-  UNet(const UNetConfig& config, Rng& init_rng, uint64_t dropout_seed = 0);
+  UNet(const UNetConfig& config, Rng& init_rng);
 
   // x [N, in_channels, resolution, resolution], t: N 0-based timestep indices (the paper's t - 1)
   // -> [N, out_channels, resolution, resolution].
@@ -63,13 +62,17 @@ class UNet : public Module<T> {
   bool conditional() const { return config_.num_classes > 0; }
 
   const UNetConfig& config() const { return config_; }
-  Rng& dropout_rng() { return dropout_rng_; }
+  // Where the dropout masks of the next forwards come from (nn/dropout.h): set once per training
+  // step (train::dropout_stream). Forwards with the same stream draw the same masks; the default
+  // is key 0, step 0, first sample 0.
+  void set_dropout_stream(const DropoutStream& stream) { dropout_stream_ = stream; }
+  const DropoutStream& dropout_stream() const { return dropout_stream_; }
 
   // One encoder resolution: ResBlocks, each followed by attention where configured, then an
   // optional Downsample. Every output is pushed on the skip stack.
   struct DownLevel : Module<T> {
     DownLevel(int cin, int cout, int n_blocks, int temb_ch, bool attn, bool down, double dropout, Rng& rng);
-    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, Rng& dropout_rng) const;
+    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, DropoutCalls& dropout_calls) const;
     std::vector<std::unique_ptr<ResBlock<T>>> block;
     std::vector<std::unique_ptr<AttnBlock<T>>> attn;  // empty at levels without attention
     std::unique_ptr<Downsample<T>> downsample;
@@ -79,14 +82,14 @@ class UNet : public Module<T> {
   struct UpLevel : Module<T> {
     UpLevel(int cin, int cout, const std::vector<int>& skip_channels, int temb_ch, bool attn, bool up,
             double dropout, Rng& rng);
-    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, Rng& dropout_rng) const;
+    Var<T> forward(Var<T> h, const Var<T>& temb, std::vector<Var<T>>& skips, DropoutCalls& dropout_calls) const;
     std::vector<std::unique_ptr<ResBlock<T>>> block;
     std::vector<std::unique_ptr<AttnBlock<T>>> attn;
     std::unique_ptr<Upsample<T>> upsample;
   };
   struct Mid : Module<T> {
     Mid(int c, int temb_ch, double dropout, Rng& rng);
-    Var<T> forward(const Var<T>& h, const Var<T>& temb, Rng& dropout_rng) const;
+    Var<T> forward(const Var<T>& h, const Var<T>& temb, DropoutCalls& dropout_calls) const;
     ResBlock<T> block_1;
     AttnBlock<T> attn_1;
     ResBlock<T> block_2;
@@ -94,7 +97,7 @@ class UNet : public Module<T> {
 
  private:
   UNetConfig config_;
-  Rng dropout_rng_;
+  DropoutStream dropout_stream_;
   std::unique_ptr<TimeEmbedding<T>> temb_;
   std::unique_ptr<Conv2d<T>> conv_in_;
   std::vector<std::unique_ptr<DownLevel>> down_;

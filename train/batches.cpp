@@ -85,10 +85,30 @@ StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64
   return d;
 }
 
-Rng dropout_rng(uint64_t seed, int64_t step, int rank) {
-  // Rank r > 0 keys its own stream (stream id Dropout + 16 r, clear of every Stream value).
-  const Rng base = stream_rng(seed, Stream::Dropout, static_cast<uint64_t>(step));
-  return Rng(base.seed() + 16 * static_cast<uint64_t>(rank), base.counter());
+DropoutStream dropout_stream(uint64_t seed, int64_t step, int64_t first_sample) {
+  if (first_sample < 0)
+    throw std::invalid_argument("dropout_stream: expected first_sample >= 0, got " + std::to_string(first_sample));
+  DropoutStream s;
+  s.key = stream_rng(seed, Stream::Dropout, 0).seed();
+  s.step = step;
+  s.first_sample = first_sample;
+  return s;
+}
+
+ddpm::TimestepDraw draw_timesteps(const ddpm::TimestepSampler& sampler, uint64_t seed, int64_t step, int64_t n,
+                                  int64_t first_sample) {
+  if (first_sample < 0 || n < 0)
+    throw std::invalid_argument("draw_timesteps: expected n >= 0 and first_sample >= 0, got " + std::to_string(n) + ", " +
+                                std::to_string(first_sample));
+  const Rng stream = stream_rng(seed, Stream::Timesteps, step);
+  ddpm::TimestepDraw d;
+  for (int64_t i = 0; i < n; ++i) {
+    Rng draw(stream.seed(), stream.counter() + static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
+    const ddpm::TimestepDraw one = sampler.sample(1, draw);
+    d.t.push_back(one.t.at(0));
+    d.weights.push_back(one.weights.at(0));
+  }
+  return d;
 }
 
 }  // namespace dd::train

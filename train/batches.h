@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ddpm/losses.h"
+#include "nn/dropout.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
@@ -44,10 +46,18 @@ struct StepDraws {
 };
 StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64_t T, int64_t first_sample = 0);
 
-// The generator of step s's dropout masks on process `rank` (rank 0: the stream a single process
-// uses). Masks are drawn per process, not per global sample, so a run with dropout > 0 depends on
-// the number of processes (statistically alike; dropout is off by default).
-Rng dropout_rng(uint64_t seed, int64_t step, int rank = 0);
+// Where step s's dropout masks come from: sample g of the global batch (row g - first_sample of a
+// shard) draws its masks from its own blocks of the (seed, Dropout) stream, for any number of
+// processes (the layout of steps, dropout sites and samples is nn/dropout.h's). Set it on the model
+// before the step's forward (UNet::set_dropout_stream).
+DropoutStream dropout_stream(uint64_t seed, int64_t step, int64_t first_sample = 0);
+
+// The timesteps (and importance weights) of samples first_sample .. first_sample + n - 1 of step s
+// drawn by `sampler`: sample g from block g of the step's Timesteps stream alone, as draw_step's
+// uniform t, so a shard draws exactly the global batch's t for its samples (given the same
+// sampler state on every process).
+ddpm::TimestepDraw draw_timesteps(const ddpm::TimestepSampler& sampler, uint64_t seed, int64_t step, int64_t n,
+                                  int64_t first_sample = 0);
 
 // Classifier-free guidance's training labels (Ho & Salimans 2022, Algorithm 1): the label of global
 // sample first_sample + i replaced by null_label with probability p_uncond, by a draw from

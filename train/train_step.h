@@ -44,7 +44,7 @@ class TrainStep {
 
   // Step `step` (1-based, it sets the warm-up) on the batch x0 [N, C, H, W] with its timesteps t
   // (1-based) and noise eps (x0's shape); `weights` are importance weights (empty = 1). The model's
-  // dropout generator is the caller's (UNet::dropout_rng()).
+  // dropout stream is the caller's (UNet::set_dropout_stream, train::dropout_stream).
   TrainStepResult run(int64_t step, const Tensor<float>& x0, const std::vector<int64_t>& t, const Tensor<float>& noise,
                       const std::vector<double>& weights = {});
   // The same step of a class-conditional model: `labels` (one per image, the null label where it

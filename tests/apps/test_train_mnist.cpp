@@ -97,7 +97,7 @@ TEST_CASE("train_mnist: 2N straight steps equal N steps + --resume + N steps, bi
   CHECK(read_text(straight.out + "/samples-000006-idx3-ubyte") == read_text(out + "/samples-000006-idx3-ubyte"));
 }
 
-TEST_CASE("train_mnist: with --t-sampler loss-second-moment, 2N straight steps equal N + --resume + N, bit for bit") {
+TEST_CASE("train_mnist: with --t-sampler loss-second-moment and --dropout, 2N straight steps equal N + --resume + N, bit for bit") {
   TinyRun& tiny = tiny_run();
   REQUIRE(tiny.result.code == 0);
   ScratchDir dir;
@@ -105,7 +105,7 @@ TEST_CASE("train_mnist: with --t-sampler loss-second-moment, 2N straight steps e
   // so the resumed half draws its t from the restored history rather than uniformly.
   const std::string flags = " --data '" + tiny.data +
                             "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
-                            " --sample-steps 5 --eval-every 0 --threads 2 --ckpt-every 8 --t-sampler loss-second-moment";
+                            " --sample-steps 5 --eval-every 0 --threads 2 --ckpt-every 8 --t-sampler loss-second-moment --dropout 0.1";
   const std::string straight = dir.file("straight"), halves = dir.file("halves");
   RunResult a = run("./apps/train_mnist" + flags + " --steps 16 --out '" + straight + "'");
   REQUIRE_MESSAGE(a.code == 0, a.err);

@@ -396,6 +396,46 @@ TEST_CASE("dropout: inverted scaling, fixed-seed mask, identity when off") {
                        std::invalid_argument);
 }
 
+TEST_CASE("dropout_rows: row i's mask comes from row first_row + i's blocks of the stream, whatever the slice") {
+  const Rng stream(23, 1000);
+  const double p = 0.4;
+  // Rows of 7 elements (odd: 4 Philox blocks per row, the last one half used).
+  const TensorD ones = TensorD::full({4, 7}, 1.0);
+  const VarD whole = dropout_rows(VarD(ones), p, true, stream, 0);
+  const VarD tail = dropout_rows(VarD(ones.slice(0, 2, 4).contiguous()), p, true, stream, 2);
+  const auto w = whole.value().to_vector(), t = tail.value().to_vector();
+  CHECK(std::vector<double>(w.begin() + 14, w.end()) == t);
+  // Row r's mask is uniform<double>(one row) of a generator at counter + r b, b = 4.
+  for (int64_t r = 0; r < 4; ++r) {
+    Rng at(23, 1000 + static_cast<uint64_t>(r) * 4);
+    const TensorD u = at.uniform<double>({1, 7});
+    for (int64_t j = 0; j < 7; ++j) CHECK(w[r * 7 + j] == (u.flat(j) >= p ? 1.0 / (1.0 - p) : 0.0));
+  }
+  // the rows differ from each other (no blocks shared between rows)
+  CHECK(std::vector<double>(w.begin(), w.begin() + 7) != std::vector<double>(w.begin() + 7, w.begin() + 14));
+  int64_t zeros = 0;
+  const TensorD big = TensorD::full({50, 8}, 1.0);
+  const VarD yb = dropout_rows(VarD(big), p, true, stream, 3);
+  for (int64_t i = 0; i < big.numel(); ++i) zeros += yb.value().flat(i) == 0.0;
+  // 400 Bernoulli(0.4) draws: mean 160, standard deviation 9.8; 115..205 is more than 4.5 sigma
+  CHECK(zeros > 115);
+  CHECK(zeros < 205);
+  VarD xv(ones, true);
+  CHECK(dropout_rows(xv, p, false, stream, 0).value().data() == ones.data());
+  CHECK(dropout_rows(xv, 0.0, true, stream, 0).value().data() == ones.data());
+  Rng rng(62);
+  auto r = gradcheck([p, stream](const std::vector<VarD>& v) { return dropout_rows(v[0], p, true, stream, 5); },
+                     {rng.normal<double>({3, 2, 3})});
+  CHECK_MESSAGE(r.ok, r.message);
+  auto rf = gradcheck([p, stream](const std::vector<VarD>& v) { return dropout_rows(v[0], p, true, stream, 0); },
+                      {rng.normal<double>({2, 5}).transpose(0, 1)});  // non-contiguous input
+  CHECK_MESSAGE(rf.ok, rf.message);
+  CHECK_THROWS_WITH_AS(dropout_rows(VarD(ones), 1.5, true, stream, 0), doctest::Contains("dropout: expected p in [0, 1], got 1.5"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dropout_rows(VarD(ones), p, true, stream, -1), doctest::Contains("expected first_row >= 0, got -1"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("timestep_embedding matches values computed by hand for t = 0, 1, 999") {
   // dim 8: half 4, f_i = 10000^(-i/3) = 1, 0.0464158883, 0.00215443469, 0.0001; row = [sin(t f), cos(t f)]
   // (sin and cos below evaluated independently in double precision).

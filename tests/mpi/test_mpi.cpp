@@ -34,10 +34,10 @@ const std::string& data_dir() {
   return data;
 }
 
-std::string train_flags(const std::string& out, int64_t steps) {
-  return tiny_flags(data_dir()) + " --threads 1 --steps " + std::to_string(steps) +
-         " --ckpt-every 3 --sample-every 0 --eval-every 0 --out '" + out + "'";
+std::string train_flags(int64_t steps) {
+  return tiny_flags(data_dir()) + " --threads 1 --steps " + std::to_string(steps) + " --ckpt-every 3 --sample-every 0 --eval-every 0";
 }
+std::string train_flags(const std::string& out, int64_t steps) { return train_flags(steps) + " --out '" + out + "'"; }
 
 
 // The weights of a checkpoint (no EMA, no Adam moments) as one vector, in the model's order.
@@ -83,32 +83,81 @@ double relative_weight_difference(const std::string& a, const std::string& b) {
 // initial values. A run that trains on other data or other noise misses that by two orders of magnitude.
 constexpr double kLossTol = 1e-5, kWeightTol = 0.01;
 
+// `flags` on 1 process and on 2 ranks for `steps` steps: the same loss and gradient norm at every
+// step within kLossTol, the same weights within kWeightTol. Returns the two run folders' RunResults.
+std::pair<RunResult, RunResult> check_two_ranks_equal_one(const std::string& one, const std::string& two,
+                                                          const std::string& flags, int64_t steps) {
+  RunResult a = run("./apps/train_mnist" + flags + " --out '" + one + "'");
+  RunResult b = run(mpirun(2, "train_mnist") + flags + " --out '" + two + "'");
+  INFO("1 process: " << a.err << "\n2 ranks: " << b.err);
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  const auto la = logged_losses(one + "/metrics.jsonl"), lb = logged_losses(two + "/metrics.jsonl");
+  REQUIRE(la.size() == static_cast<size_t>(steps));
+  REQUIRE(lb.size() == static_cast<size_t>(steps));  // rank 0 alone writes metrics: one line per step, not two
+  for (const auto& [step, loss] : la) CHECK_MESSAGE(std::fabs(lb.at(step) - loss) <= kLossTol * std::fabs(loss), "step " << step);
+  // The gradient's norm before clipping: the ranks' gradients are averaged, not summed (Adam alone
+  // would hide a factor N; clipping and this norm do not).
+  const auto ga = logged_losses(one + "/metrics.jsonl", "grad_norm"), gb = logged_losses(two + "/metrics.jsonl", "grad_norm");
+  REQUIRE(ga.size() == static_cast<size_t>(steps));
+  for (const auto& [step, g] : ga) CHECK_MESSAGE(std::fabs(gb.at(step) - g) <= kLossTol * g, "step " << step);
+  const double diff = relative_weight_difference(one + "/last.safetensors", two + "/last.safetensors");
+  MESSAGE("|w(2 ranks) - w(1)| / |w(1) - w(init)| after " << steps << " steps: " << diff);
+  CHECK(diff <= kWeightTol);
+  return {a, b};
+}
+
 }  // namespace
 
 TEST_CASE("mpi train_mnist: 2 ranks and 1 process give the same losses and weights after 5 steps") {
   ScratchDir dir;
   const std::string one = dir.file("one"), two = dir.file("two");
-  RunResult a = run("./apps/train_mnist" + train_flags(one, 5));
-  RunResult b = run(mpirun(2, "train_mnist") + train_flags(two, 5));
-  INFO("1 process: " << a.err << "\n2 ranks: " << b.err);
-  REQUIRE(a.code == 0);
-  REQUIRE(b.code == 0);
-  const auto la = logged_losses(one + "/metrics.jsonl"), lb = logged_losses(two + "/metrics.jsonl");
-  REQUIRE(la.size() == 5);
-  REQUIRE(lb.size() == 5);  // rank 0 alone writes metrics: one line per step, not two
-  for (const auto& [step, loss] : la) CHECK_MESSAGE(std::fabs(lb.at(step) - loss) <= kLossTol * std::fabs(loss), "step " << step);
-  // The gradient's norm before clipping: the ranks' gradients are averaged, not summed (Adam alone
-  // would hide a factor N; clipping and this norm do not).
-  const auto ga = logged_losses(one + "/metrics.jsonl", "grad_norm"), gb = logged_losses(two + "/metrics.jsonl", "grad_norm");
-  REQUIRE(ga.size() == 5);
-  for (const auto& [step, g] : ga) CHECK_MESSAGE(std::fabs(gb.at(step) - g) <= kLossTol * g, "step " << step);
-  const double diff = relative_weight_difference(one + "/last.safetensors", two + "/last.safetensors");
-  MESSAGE("|w(2 ranks) - w(1)| / |w(1) - w(init)| after 5 steps: " << diff);
-  CHECK(diff <= kWeightTol);
+  const RunResult b = check_two_ranks_equal_one(one, two, train_flags(5), 5).second;
   CHECK(contains(b.err, "2 ranks"));
   CHECK(contains(b.err, "4 images per rank"));
   // the same checkpoint files as one process: ckpt-3, ckpt-5 (the last step) and last
   for (const char* f : {"ckpt-000003.safetensors", "ckpt-000005.safetensors", "last.safetensors"}) CHECK(fs::exists(two + "/" + f));
+}
+
+TEST_CASE("mpi train_mnist: with --dropout 0.1, 2 ranks and 1 process give the same losses and weights after 5 steps") {
+  // Sample g's dropout masks come from its own range of the step's stream, whichever rank trains it.
+  ScratchDir dir;
+  check_two_ranks_equal_one(dir.file("one"), dir.file("two"), train_flags(5) + " --dropout 0.1", 5);
+}
+
+TEST_CASE("mpi train_mnist: --loss hybrid --variance learned --t-sampler loss-second-moment on 2 ranks equals 1 process") {
+  // T = 25 and batch 64 (32 per rank): the sampler's history (10 losses at each t) fills within the
+  // first 8 steps, so steps 9-12 draw t from the history, which every rank must hold for the whole
+  // global batch.
+  ScratchDir dir;
+  const std::string one = dir.file("one"), two = dir.file("two");
+  const std::string flags = " --data '" + data_dir() +
+                            "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
+                            " --eval-every 0 --threads 1 --ckpt-every 8 --steps 12 --loss hybrid --variance learned"
+                            " --t-sampler loss-second-moment";
+  check_two_ranks_equal_one(one, two, flags, 12);
+  // At step 8 the history is full (so the later steps were importance-sampled) and the same on both:
+  // the same count of losses at every t, the losses within kLossTol.
+  const dd::Tensor<double> s1 = dd::load_safetensors(one + "/ckpt-000008.safetensors").get_f64("state.t_sampler"),
+                           s2 = dd::load_safetensors(two + "/ckpt-000008.safetensors").get_f64("state.t_sampler");
+  REQUIRE(s1.shape() == dd::Shape{26, 11});
+  REQUIRE(s2.shape() == s1.shape());
+  for (int64_t t = 1; t <= 25; ++t) {
+    CHECK(s1.data()[t * 11] >= 10);
+    CHECK_MESSAGE(s2.data()[t * 11] == s1.data()[t * 11], "t = " << t);
+    for (int64_t h = 1; h < 11; ++h)
+      CHECK_MESSAGE(std::fabs(s2.data()[t * 11 + h] - s1.data()[t * 11 + h]) <= kLossTol * std::fabs(s1.data()[t * 11 + h]),
+                    "t = " << t << ", history " << h);
+  }
+  // and so are the counts at the end (every rank recorded all 64 samples of every step)
+  const dd::Tensor<double> e1 = dd::load_safetensors(one + "/last.safetensors").get_f64("state.t_sampler"),
+                           e2 = dd::load_safetensors(two + "/last.safetensors").get_f64("state.t_sampler");
+  double total = 0;
+  for (int64_t t = 1; t <= 25; ++t) {
+    CHECK(e2.data()[t * 11] == e1.data()[t * 11]);
+    total += e1.data()[t * 11];
+  }
+  CHECK(total == 12 * 64);
 }
 
 TEST_CASE("mpi train_mnist: a checkpoint holds no rank state (2 ranks -> 1 process -> 2 ranks)") {

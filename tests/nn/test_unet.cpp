@@ -122,7 +122,8 @@ TEST_CASE("dropout acts only in training mode") {
   c.resolution = 8;
   c.dropout = 0.5;
   Rng rng(5);
-  UNet<float> net(c, rng, /*dropout_seed=*/9);
+  UNet<float> net(c, rng);
+  net.set_dropout_stream(DropoutStream{9, 0, 0});
   VarF x(rng.normal<float>({1, 1, 8, 8}));
   net.eval();
   auto a = net.forward(x, {10}).value().to_vector();

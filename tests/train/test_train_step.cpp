@@ -55,8 +55,8 @@ TEST_CASE("TrainStep equals the step written out: loss, backward, clip at 1, war
   const ddpm::TrainDenoiser by_hand = train::make_train_denoiser(b);
   for (int64_t k = 1; k <= 3; ++k) {
     const Batch bt = batch(k);
-    a.dropout_rng() = Rng(7, static_cast<uint64_t>(k));
-    b.dropout_rng() = Rng(7, static_cast<uint64_t>(k));
+    a.set_dropout_stream(train::dropout_stream(7, k));
+    b.set_dropout_stream(train::dropout_stream(7, k));
     const train::TrainStepResult r = step.run(k, bt.x0, bt.t, bt.noise);
     CHECK(r.applied);
     CHECK(r.lr == doctest::Approx(1e-3 * k / 4.0));
@@ -175,6 +175,42 @@ TEST_CASE("draw_step: a shard of the global batch draws exactly the global batch
   CHECK(std::vector<int64_t>(all.t.begin() + 3, all.t.end()) == second.t);
   // and the samples differ from each other (no stream reused between samples)
   CHECK(first.noise.to_vector() != second.noise.to_vector());
-  CHECK(train::dropout_rng(9, 4, 0).state() == train::stream_rng(9, train::Stream::Dropout, 4).state());
-  CHECK(train::dropout_rng(9, 4, 1).uniform<float>({4}).to_vector() != train::dropout_rng(9, 4, 0).uniform<float>({4}).to_vector());
+}
+
+TEST_CASE("dropout_stream: the run's (seed, Dropout) key, the step and the shard's first global sample") {
+  const DropoutStream s = train::dropout_stream(9, 4, 3);
+  CHECK(s.key == train::stream_rng(9, train::Stream::Dropout, 0).seed());
+  CHECK(s.key != train::dropout_stream(10, 4, 3).key);
+  CHECK(s.step == 4);
+  CHECK(s.first_sample == 3);
+  // nn/dropout.h's site k of step s is stream_rng's index s 2^10 + k of the Dropout stream.
+  CHECK(s.call_stream(2).state() == train::stream_rng(9, train::Stream::Dropout, 4 * 1024 + 2).state());
+  CHECK_THROWS_WITH_AS(train::dropout_stream(9, 4, -1), doctest::Contains("expected first_sample >= 0"), std::invalid_argument);
+}
+
+TEST_CASE("draw_timesteps: a shard draws the global batch's importance-sampled t and weights for its samples") {
+  // A warmed-up loss-second-moment sampler (non-uniform p_t), so the weights are not all 1.
+  ddpm::LossSecondMomentTimesteps sampler(20);
+  std::vector<int64_t> ts;
+  std::vector<double> losses;
+  for (int rep = 0; rep < 10; ++rep)
+    for (int64_t t = 1; t <= 20; ++t) {
+      ts.push_back(t);
+      losses.push_back(0.1 + 0.05 * static_cast<double>(t));
+    }
+  sampler.update(ts, losses);
+  REQUIRE(sampler.warmed_up());
+  const ddpm::TimestepDraw all = train::draw_timesteps(sampler, 9, 4, 8);
+  const ddpm::TimestepDraw second = train::draw_timesteps(sampler, 9, 4, 4, 4);
+  CHECK(std::vector<int64_t>(all.t.begin() + 4, all.t.end()) == second.t);
+  CHECK(std::vector<double>(all.weights.begin() + 4, all.weights.end()) == second.weights);
+  CHECK(std::vector<int64_t>(all.t.begin(), all.t.begin() + 4) != second.t);
+  CHECK(std::any_of(all.weights.begin(), all.weights.end(), [](double w) { return w != 1.0; }));
+  // One process draws what the sampler draws from the step's Timesteps stream (so checkpoints of
+  // earlier runs resume to the same t).
+  Rng stream = train::stream_rng(9, train::Stream::Timesteps, 4);
+  const ddpm::TimestepDraw direct = sampler.sample(8, stream);
+  CHECK(direct.t == all.t);
+  CHECK(direct.weights == all.weights);
+  CHECK(train::draw_timesteps(sampler, 9, 5, 8).t != all.t);  // the next step
 }

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 namespace dd::app {
 
@@ -32,10 +33,19 @@ UNetConfig TrainConfig::unet() const {
   return u;
 }
 
+namespace {
+// The linear schedule's (beta_1, beta_T): --beta-start / --beta-end where given, else DDPM's 1e-4 and
+// 0.02 scaled by 1000/T (as ddpm::linear_schedule(T)).
+std::pair<double, double> linear_schedule_ends(const TrainConfig& c) {
+  const double ddpm_scale = 1000.0 / static_cast<double>(c.T);
+  return {c.beta_start > 0 ? c.beta_start : 1e-4 * ddpm_scale, c.beta_end > 0 ? c.beta_end : 0.02 * ddpm_scale};
+}
+}  // namespace
+
 ddpm::Schedule TrainConfig::make_schedule() const {
   if (schedule == "linear" && (beta_start > 0 || beta_end > 0)) {
-    const double ddpm_scale = 1000.0 / static_cast<double>(T);
-    return ddpm::linear_schedule(T, beta_start > 0 ? beta_start : 1e-4 * ddpm_scale, beta_end > 0 ? beta_end : 0.02 * ddpm_scale);
+    const auto [beta_1, beta_T] = linear_schedule_ends(*this);
+    return ddpm::linear_schedule(T, beta_1, beta_T);
   }
   if (schedule == "linear") return ddpm::linear_schedule(T);
   return ddpm::cosine_schedule(T);
@@ -244,8 +254,7 @@ void TrainConfig::validate(bool this_machine) const {
   if (schedule != "linear" && (beta_start > 0 || beta_end > 0))
     bad("beta-start/--beta-end", "--schedule linear (the cosine schedule has no end points to set)", "--schedule " + schedule);
   if (schedule == "linear") {
-    const double ddpm_scale = 1000.0 / static_cast<double>(T);
-    const double b1 = beta_start > 0 ? beta_start : 1e-4 * ddpm_scale, bT = beta_end > 0 ? beta_end : 0.02 * ddpm_scale;
+    const auto [b1, bT] = linear_schedule_ends(*this);
     if (!(b1 <= bT && bT < 1)) bad("beta-start", "beta_1 <= beta_T < 1", show(b1) + " and " + show(bT));
   }
   if (loss != "simple" && loss != "hybrid" && loss != "vlb") bad("loss", "simple, hybrid or vlb", "'" + loss + "'");

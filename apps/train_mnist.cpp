@@ -160,15 +160,16 @@ int run(int argc, char** argv) {
   if (!resume.empty()) resume_point = read_resume_point(resume);
   if (!resume.empty()) {
     const std::vector<std::string> passed = passed_keys(app);
+    const auto was_passed = [&](const char* key) { return std::find(passed.begin(), passed.end(), key) != passed.end(); };
     cfg = merge_for_resume(resume_point.config, cli, passed, resume);
     // The run goes on in the folder of its checkpoint (wherever it was moved, whatever the working
     // directory), not in the --out stored when it started, unless --out is passed.
-    if (std::find(passed.begin(), passed.end(), "out") == passed.end()) {
+    if (!was_passed("out")) {
       const fs::path folder = fs::path(resume).parent_path();
       cfg.out = folder.empty() ? "." : folder.string();
     }
     // A thread count stored by a bigger machine is not an error here unless it is asked for again.
-    if (std::find(passed.begin(), passed.end(), "threads") == passed.end() && cfg.threads > max_threads()) {
+    if (!was_passed("threads") && cfg.threads > max_threads()) {
       std::fprintf(stderr, "resume: the run used --threads %d, more than this machine allows (%d); using all cores\n", cfg.threads,
                    max_threads());
       cfg.threads = 0;

@@ -160,7 +160,7 @@ Var<T> dropout_rows(const Var<T>& x, double p, bool training, const Rng& stream,
   row_shape[0] = 1;
   Tensor<double> u(x.shape());
   for (int64_t i = 0; i < rows; ++i) {
-    Rng row_rng(stream.seed(), stream.counter() + static_cast<uint64_t>(first_row + i) * blocks_per_row);
+    Rng row_rng = stream.at_block(static_cast<uint64_t>(first_row + i) * blocks_per_row);
     const Tensor<double> row = row_rng.uniform<double>(row_shape);
     std::copy_n(row.data(), row_size, u.data() + i * row_size);
   }

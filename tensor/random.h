@@ -28,6 +28,9 @@ class Rng {
 
   uint64_t seed() const { return seed_; }
   uint64_t counter() const { return counter_; }
+  // The generator `blocks` counter blocks further on, without moving this one: a sample's own
+  // draws at a fixed offset in a step's stream, the same on every rank and for every batch split.
+  Rng at_block(uint64_t blocks) const { return Rng(seed_, counter_ + blocks); }
   // "seed:counter", and back (checkpoint metadata).
   std::string state() const;
   static Rng from_state(const std::string& s);

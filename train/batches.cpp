@@ -48,7 +48,7 @@ std::vector<int64_t> drop_labels(uint64_t seed, int64_t step, const std::vector<
   std::vector<int64_t> out = labels;
   const Rng stream = stream_rng(seed, Stream::LabelDrop, step);
   for (int64_t i = 0; i < n; ++i) {
-    Rng draw(stream.seed(), stream.counter() + static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
+    Rng draw = stream.at_block(static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
     if (draw.uniform1() < p_uncond) out[i] = null_label;
   }
   return out;
@@ -78,8 +78,8 @@ StepDraws draw_step(uint64_t seed, int64_t step, const Shape& batch_shape, int64
   d.t.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t g = static_cast<uint64_t>(first_sample + i);
-    d.t[i] = Rng(t_stream.seed(), t_stream.counter() + g).integers(1, 1, T + 1)[0];
-    const Tensor<float> eps = Rng(noise_stream.seed(), noise_stream.counter() + g * blocks_per_image).normal<float>(one);
+    d.t[i] = t_stream.at_block(g).integers(1, 1, T + 1)[0];
+    const Tensor<float> eps = noise_stream.at_block(g * blocks_per_image).normal<float>(one);
     std::copy_n(eps.data(), pixels, d.noise.data() + i * pixels);
   }
   return d;
@@ -103,7 +103,7 @@ ddpm::TimestepDraw draw_timesteps(const ddpm::TimestepSampler& sampler, uint64_t
   const Rng stream = stream_rng(seed, Stream::Timesteps, step);
   ddpm::TimestepDraw d;
   for (int64_t i = 0; i < n; ++i) {
-    Rng draw(stream.seed(), stream.counter() + static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
+    Rng draw = stream.at_block(static_cast<uint64_t>(first_sample + i));  // block g of the step's stream
     const ddpm::TimestepDraw one = sampler.sample(1, draw);
     d.t.push_back(one.t.at(0));
     d.weights.push_back(one.weights.at(0));

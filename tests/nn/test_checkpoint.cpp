@@ -14,19 +14,13 @@
 #include "tensor/io/io_error.h"
 #include "tensor/io/safetensors.h"
 #include "tests/scratch_dir.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
 namespace {
 
-UNetConfig tiny_config(int ch = 8) {
-  UNetConfig c;
-  c.ch = ch;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
-  return c;
-}
+UNetConfig tiny_config(int ch = 8) { return dd_test::tiny_unet_config(ch); }
 
 // A file in this process's own fresh folder under $TMPDIR (mkdtemp), removed with the folder at exit.
 std::string temp_path(const std::string& name) {

@@ -9,6 +9,7 @@
 
 #include "nn/dropout.h"
 #include "nn/unet.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
@@ -74,11 +75,7 @@ TEST_CASE("dropout stream: every site counts, drawing or not; out-of-range steps
 }
 
 TEST_CASE("UNet with dropout: images 2, 3 of a batch of 4 give the outputs of a batch of 2 starting at sample 2") {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
   c.dropout = 0.3;
   Rng rng(5);
   UNet<float> net(c, rng);

@@ -12,6 +12,7 @@
 #include "nn/unet.h"
 #include "tensor/allocator.h"
 #include "tests/nn/golden_path.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
@@ -69,11 +70,7 @@ TEST_CASE("default UNet: parameters live in one flat buffer in name order; init 
 }
 
 TEST_CASE("UNet forward gives [N, out_channels, H, W]; learned variance doubles the output channels") {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
   c.learn_variance = true;
   Rng rng(3);
   UNet<float> net(c, rng);
@@ -115,11 +112,7 @@ TEST_CASE("UNetConfig: invalid configurations name the field; JSON round trip") 
 }
 
 TEST_CASE("dropout acts only in training mode") {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
   c.dropout = 0.5;
   Rng rng(5);
   UNet<float> net(c, rng);
@@ -139,12 +132,8 @@ TEST_CASE("dropout acts only in training mode") {
 // decoder). Gradients w.r.t. the input by dd::gradcheck, and w.r.t. elements of several parameters
 // by central differences against the flat gradient buffer, both at the default tolerances.
 TEST_CASE("float64 gradcheck of a whole tiny UNet (input and parameters)") {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
+  UNetConfig c = dd_test::tiny_unet_config();
   c.num_res_blocks = 1;
-  c.attn_resolutions = {4};
-  c.resolution = 8;
   Rng rng(6);
   UNet<double> net(c, rng);
   // Perturb the GroupNorm affine parameters away from 1 / 0 so their gradients are generic.

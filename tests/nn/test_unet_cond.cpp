@@ -8,16 +8,13 @@
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "nn/unet.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
 namespace {
 UNetConfig tiny_cond() {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
   c.num_classes = 3;
   return c;
 }

@@ -31,6 +31,17 @@ TEST_CASE("the same seed gives the same numbers; draws advance the counter") {
   CHECK(o.counter() == 2);
 }
 
+TEST_CASE("at_block(k) is the stream k blocks on: a slice of one long draw, without moving the stream") {
+  const Rng stream(7, 100);
+  Rng whole = stream;
+  const std::vector<float> all = whole.normal<float>({20}).to_vector();  // blocks 100..109
+  const std::vector<float> tail = stream.at_block(4).normal<float>({6}).to_vector();
+  CHECK(std::vector<float>(all.begin() + 8, all.begin() + 14) == tail);
+  CHECK(stream.at_block(4).counter() == 104);
+  CHECK(stream.at_block(4).seed() == 7);
+  CHECK(stream.counter() == 100);
+}
+
 TEST_CASE("normal, uniform and integers are identical with 1 and 2 threads") {
   // > 2^14 elements, so the OpenMP path runs
   const Shape big{3, 7, 1000};

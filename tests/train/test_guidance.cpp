@@ -14,16 +14,14 @@
 #include "train/batches.h"
 #include "train/denoiser.h"
 #include "train/train_step.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
 namespace {
 UNetConfig tiny_cond(int classes, bool attention = true) {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = attention ? std::vector<int>{4} : std::vector<int>{};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
+  if (!attention) c.attn_resolutions = {};
   c.num_classes = classes;
   return c;
 }

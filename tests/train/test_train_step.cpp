@@ -14,16 +14,13 @@
 #include "train/batches.h"
 #include "train/denoiser.h"
 #include "train/train_step.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
 namespace {
 UNetConfig tiny_unet() {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1, 2};
-  c.attn_resolutions = {4};
-  c.resolution = 8;
+  UNetConfig c = dd_test::tiny_unet_config();
   c.dropout = 0.1;
   return c;
 }

@@ -71,16 +71,30 @@ Tensor<float> gather(const Tensor<float>& images, const std::vector<int64_t>& id
   return out;
 }
 
-// --digit values: 0..9 each (repeatable), or "all" for 0..9 in order.
-std::vector<int64_t> parse_digits(const std::vector<std::string>& values) {
+std::string format_weight(double w) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", w);
+  return b;
+}
+
+// --digit values: 0..9 each (repeatable), or "all" for 0..9 in order. "null" (alone) is the null
+// label, returned as an empty list with *null_label set.
+std::vector<int64_t> parse_digits(const std::vector<std::string>& values, bool* null_label) {
   std::vector<int64_t> digits;
+  *null_label = false;
   for (const std::string& v : values) {
+    if (v == "null") {
+      if (values.size() != 1)
+        throw std::invalid_argument("--digit null: expected alone (the unconditional samples), got it with other --digit values");
+      *null_label = true;
+      continue;
+    }
     if (v == "all") {
       for (int64_t d = 0; d < 10; ++d) digits.push_back(d);
       continue;
     }
     if (v.size() != 1 || v[0] < '0' || v[0] > '9')
-      throw std::invalid_argument("--digit: expected a digit 0..9 or all, got '" + v + "'");
+      throw std::invalid_argument("--digit: expected a digit 0..9, all or null, got '" + v + "'");
     digits.push_back(v[0] - '0');
   }
   return digits;
@@ -122,21 +136,23 @@ int run(int argc, char** argv) {
   double guidance = train::kDefaultGuidance;
   std::string labels_out;
   app.add_option("--digit", digit_flags, "with a --cond checkpoint: draw this digit, one row of --n per --digit (repeatable; "
-                                         "'all' = 0..9); --n defaults to 10 here")->group("Conditional");
-  app.add_option("--guidance", guidance, "guidance weight w: eps = (1 + w) eps(x, y) - w eps(x, null)")
-      ->capture_default_str()->group("Conditional");
+                                         "'all' = 0..9; --n defaults to 10 here), or 'null' for the null label (unconditional). "
+                                         "Without --digit: every digit equally, sample i asks digit i mod 10")->group("Conditional");
+  app.add_option("--guidance", guidance, "guidance weight w: eps = (1 + w) eps(x, y) - w eps(x, null); default " +
+                                           format_weight(train::kDefaultGuidance) + " with --digit, " +
+                                           format_weight(train::kBalancedGuidance) + " without (the measured best of each, README)")
+      ->group("Conditional");
   app.add_option("--labels", labels_out, "IDX label file of the asked digits (default: the --out name with -labels-idx1-ubyte)")
       ->group("Conditional");
   if (const auto code = dd::app::parse_flags(app, "sample", argc, argv)) return *code;
-  const std::vector<int64_t> digits = parse_digits(digit_flags);
-  if (digits.empty() && (app.count("--guidance") || app.count("--labels")))
-    throw std::invalid_argument("--guidance / --labels: expected together with --digit, got no --digit");
+  bool null_label = false;
+  const std::vector<int64_t> digits = parse_digits(digit_flags, &null_label);
+  if (null_label && (app.count("--guidance") || app.count("--labels")))
+    throw std::invalid_argument("--guidance / --labels: expected with digits to draw, got --digit null (the null label has no guidance)");
   if (!std::isfinite(guidance) || guidance < 0)
     throw std::invalid_argument("--guidance: expected a finite weight >= 0, got " + std::to_string(guidance));
   const int64_t per_digit = digits.empty() ? 0 : (app.count("--n") ? n : 10);
   if (!digits.empty()) n = per_digit * static_cast<int64_t>(digits.size());
-  if (labels_out.empty() && !digits.empty())
-    labels_out = std::filesystem::path(out).replace_extension("").string() + "-labels-idx1-ubyte";
   if (n < 1) throw std::invalid_argument("--n: expected >= 1, got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
   if (sampler != "ancestral" && sampler != "ddim")
@@ -157,8 +173,18 @@ int run(int argc, char** argv) {
   if (threads > 0) set_num_threads(threads);
 
   LoadedRun run = load_run(ckpt, !raw);
-  if (!digits.empty() && !run.model->conditional())
+  if (!run.model->conditional() && !digit_flags.empty())
     throw std::invalid_argument("--digit: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
+  if (!run.model->conditional() && (app.count("--guidance") || app.count("--labels")))
+    throw std::invalid_argument("--guidance / --labels: expected a class-conditional checkpoint (train_mnist --cond), got an "
+                                "unconditional one: " + ckpt);
+  // What a conditional checkpoint is asked: the --digit rows, or without --digit every digit equally
+  // (sample i asks i mod 10, so 1,000 samples hold 100 of each), or with --digit null nothing.
+  const bool balanced = run.model->conditional() && digit_flags.empty();
+  const bool labelled = !digits.empty() || balanced;
+  if (balanced && !app.count("--guidance")) guidance = train::kBalancedGuidance;
+  if (labels_out.empty() && labelled) labels_out = std::filesystem::path(out).replace_extension("").string() + "-labels-idx1-ubyte";
+  if (labelled) check_output_files({{"--labels", labels_out}});
   const ddpm::Schedule& base = run.schedule;
   const int64_t T = base.T;
   const bool learned = run.config.variance_type() == ddpm::VarianceType::Learned;
@@ -191,8 +217,10 @@ int run(int argc, char** argv) {
   // The asked digit of every sample (one row of per_digit each), and the current batch's slice of it.
   std::vector<int64_t> asked, batch_labels;
   for (int64_t d : digits) asked.insert(asked.end(), per_digit, d);
+  if (balanced)
+    for (int64_t i = 0; i < n; ++i) asked.push_back(i % 10);
   ddpm::Denoiser guided = denoiser;
-  if (!digits.empty()) {
+  if (labelled) {
     guided = train::make_guided_denoiser(*run.model, batch_labels, guidance);
     if (eps_channels_only) guided = ddpm::eps_only(guided);
   }
@@ -227,6 +255,10 @@ int run(int argc, char** argv) {
   if (!digits.empty())
     std::fprintf(stderr, "sample: %lld per digit of %zu asked, guidance w = %g\n", static_cast<long long>(per_digit),
                  digits.size(), guidance);
+  if (balanced)
+    std::fprintf(stderr, "sample: class-conditional checkpoint without --digit: every digit equally (sample i asks i mod 10), "
+                 "guidance w = %g\n", guidance);
+  if (null_label) std::fprintf(stderr, "sample: --digit null: the null label (unconditional samples)\n");
 
   // Main samples, batch by batch; the progressive strip follows the first rows of the first batch.
   const int64_t n_batches = (n + batch - 1) / batch;
@@ -259,7 +291,7 @@ int run(int argc, char** argv) {
     };
     Rng rng = batch_rng(seed, b);
     const Shape shape{count, 1, 28, 28};
-    if (!digits.empty()) batch_labels.assign(asked.begin() + first, asked.begin() + first + count);
+    if (labelled) batch_labels.assign(asked.begin() + first, asked.begin() + first + count);
     const Tensor<float> x = ddpm::sample(schedule, guided, shape, rng, o).contiguous();
     std::copy_n(x.data(), count * pixels, my_images.data() + (first - my_first) * pixels);
   }
@@ -271,10 +303,13 @@ int run(int argc, char** argv) {
   write_png_grid(out, images, columns);
   write_idx_images(idx, images);
   std::printf("samples: %s and %s (%lld images)\n", out.c_str(), idx.c_str(), static_cast<long long>(n));
-  if (!digits.empty()) {
+  if (labelled) {
     write_idx_labels(labels_out, std::vector<uint8_t>(asked.begin(), asked.end()));
-    std::printf("labels: %s (the asked digit of each sample, one row of %lld per digit)\n", labels_out.c_str(),
-                static_cast<long long>(per_digit));
+    if (balanced)
+      std::printf("labels: %s (the asked digit of each sample: i mod 10)\n", labels_out.c_str());
+    else
+      std::printf("labels: %s (the asked digit of each sample, one row of %lld per digit)\n", labels_out.c_str(),
+                  static_cast<long long>(per_digit));
   }
   if (!progressive.empty()) {
     write_png_grid(progressive, strip, static_cast<int>(strip_cols));

@@ -83,6 +83,10 @@ run_step train_mnist "$out/train" "${train[@]}"
 t1=$(now)
 run_step sample "$out/sample" "${sample[@]}"
 t2=$(now)
+# A class-conditional run's samples ask every digit equally (./apps/sample writes the asked labels):
+# eval also reports how many are classified as asked.
+asked_labels=$out/samples-labels-idx1-ubyte
+if [[ -f $asked_labels ]]; then evaluate+=(--labels "$asked_labels"); fi
 run_step eval "$out/eval" "${evaluate[@]}"
 run_step "eval --calibrate" "$out/calibrate" "${calibrate[@]}"
 t3=$(now)
@@ -112,6 +116,12 @@ done
 train_min=$(minutes "$t0" "$t1"); sample_min=$(minutes "$t1" "$t2")
 sample_per_1000=$(awk -v a="$t1" -v b="$t2" -v n="$n" 'BEGIN { print (b - a) / 60 * 1000 / n }'); eval_min=$(minutes "$t2" "$t3"); nll_min=$(minutes "$t3" "$t4")
 
+asked_line=""
+if [[ -f $asked_labels ]]; then
+  asked=$(json_num asked_classified_as_asked "$samples_json")
+  [[ -n $asked ]] || die "expected asked_classified_as_asked in eval's JSON output ($out/eval.out), found none"
+  asked_line="Class-conditional model: the samples ask every digit equally; $(awk -v v="$asked" 'BEGIN { printf "%.1f %%", 100 * v }') are classified as the digit asked (./apps/eval --labels); its bound is -log p(x | y) with the true labels."$'\n\n'
+fi
 verdict() { awk "BEGIN { print ($1) ? \"yes\" : \"**no**\" }"; }
 f() { awk "BEGIN { printf \"%.${2:-3}f\", ($1) }"; }  # f EXPRESSION [DIGITS]
 pct() { awk -v v="$1" 'BEGIN { printf "%.1f %%", 100 * v }'; }
@@ -144,7 +154,7 @@ Settings: N = $n samples against $n held-out digits, ./apps/nll on $nll_n test d
 | recall (k = 3) | within 0.05 of real ($(f "$real_rec")) | $(f "$rec") | $(verdict "($rec - $real_rec) <= 0.05 && ($real_rec - $rec) <= 0.05") |
 | bound on $nll_n test digits | <= 1.3 bits/dim (stretch 1.1) | $(f "$bpd" 4) +- $(f "$bpd_se" 4) | $(verdict "$bpd <= 1.3") |
 
-Bound terms (bits/dim): L_T $(f "$l_t" 6), sum of L_{t-1} $(f "$l_sum" 4), L_0 $(f "$l_0" 4); per t in \`nll-terms.csv\`.
+${asked_line}Bound terms (bits/dim): L_T $(f "$l_t" 6), sum of L_{t-1} $(f "$l_sum" 4), L_0 $(f "$l_0" 4); per t in \`nll-terms.csv\`.
 Class histogram of the samples: $hist.
 Evaluation took $eval_min min, the bound $nll_min min.
 

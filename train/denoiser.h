@@ -28,11 +28,16 @@ ddpm::TrainDenoiser make_train_denoiser(UNet<float>& model, const std::vector<in
 // (and skips the unconditional call). With a learned variance (2C output channels) only the eps
 // channels are mixed; the variance interpolation is the conditional one's.
 // Throws when the model is unconditional or w is negative or not finite.
-// Provisional default guidance weight, not yet measured here: Ho & Salimans (2022) find FID best at
-// small weights (0.1-0.3 on ImageNet 64x64) and class fidelity (IS, precision) growing with w up to
-// 4 at the cost of diversity. The default must first make the asked digit (>= 98 % classified as
-// asked), so it sits between the two: w = 1, until the guidance 0/1/2/4 table picks the best.
-constexpr double kDefaultGuidance = 1.0;
+// The default guidance weight for asked digits: the lowest FID among the weights whose samples are
+// classified as the asked digit at least 98 % of the time. Measured on the default 6,000-step --cond
+// run (README, "Drawing a chosen digit"; 100 samples per digit): w = 0 95.8 % as asked, FID 9.13;
+// w = 0.5 99.7 %, FID 18.15; w = 1 100 %, FID 33.17; larger w only lose diversity. As in Ho &
+// Salimans (2022), fidelity grows with w and FID is best at small weights.
+constexpr double kDefaultGuidance = 0.5;
+// Without asked digits (apps/sample with no --digit: every digit equally, standing in for the whole
+// data set) the samples are scored by FID, precision and recall against all digits, and w = 0 is
+// best there (FID 1.1x real digits' against 2.2x at w = 0.5), with one network call per step.
+constexpr double kBalancedGuidance = 0.0;
 
 ddpm::Denoiser make_guided_denoiser(UNet<float>& model, const std::vector<int64_t>& labels, double guidance);
 

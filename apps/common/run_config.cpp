@@ -112,6 +112,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   }
   if (!j.is_object()) throw std::invalid_argument("run config: expected a JSON object, got " + std::string(j.type_name()));
   TrainConfig c;
+  c.cond = false;  // a config written before --cond existed has no "cond" key: unconditional
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     bool known = false;
@@ -326,7 +327,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--beta-end", c.beta_end, "linear schedule: beta_T (0 = DDPM's 0.02 x 1000/T)")->capture_default_str()->group("Diffusion");
   app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
-  app.add_flag("--cond", c.cond, "class-conditional: learn a digit-label embedding (classifier-free guidance)")->group("Model");
+  app.add_flag("--cond,!--no-cond", c.cond,
+               "class-conditional (the default): learn a digit-label embedding (classifier-free guidance); --no-cond: "
+               "the unconditional reference UNet")->group("Model");
   app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
   non_negative(app.add_option("--seed", c.seed, "seed of every random draw"))->capture_default_str()->group("Run");
   app.add_option("--t-sampler", c.t_sampler,

@@ -43,8 +43,10 @@ struct TrainConfig {
   std::string loss = "simple";      // simple | hybrid | vlb
   std::string variance = "large";   // large | small | learned
   // class-conditional training (classifier-free guidance, Ho & Salimans 2022): a label embedding
-  // of the 10 digits + null; each label replaced by null with probability p_uncond
-  bool cond = false;
+  // of the 10 digits + null; each label replaced by null with probability p_uncond. On by default:
+  // on the default budget it measured FID 9.1 against the unconditional model's 21.7 (docs/recipe.md);
+  // --no-cond trains the reference UNet. A stored config without the key predates --cond: false.
+  bool cond = true;
   double p_uncond = 0.1;
   std::string t_sampler = "uniform";  // uniform | loss-second-moment (importance-sampled t, its state in the checkpoint)
   // run

@@ -112,7 +112,7 @@ inline void write_tiny_mnist(const std::string& folder) {
 inline std::string tiny_flags(const std::string& data) {
   return " --data '" + data +
          "' --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --log-every 1"
-         " --sample-n 4 --sample-steps 5 --eval-n 8";
+         " --sample-n 4 --sample-steps 5 --eval-n 8 --no-cond";
 }
 
 // One tiny data folder and one 6-step training run (checkpoints at 3 and 6, samples and held-out

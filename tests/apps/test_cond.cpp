@@ -1,6 +1,6 @@
 // Class-conditional runs end to end (train_mnist --cond, sample --digit / --guidance, nll of a
 // conditional model, eval --labels) on the tiny synthetic MNIST, and their one-line errors; and
-// train_mnist without --cond still builds exactly the reference UNet.
+// train_mnist --no-cond still builds exactly the reference UNet (--cond is the default).
 #include <stb_image.h>
 #include <nlohmann/json.hpp>
 
@@ -62,14 +62,16 @@ CondRuns& runs() {
 
 }  // namespace
 
-TEST_CASE("train_mnist --list-params: the reference UNet without --cond, plus label_emb.weight (11, 128) with it") {
-  const RunResult plain = run("./apps/train_mnist --list-params");
+TEST_CASE("train_mnist --list-params: the reference UNet with --no-cond, plus label_emb.weight (11, 128) by default and with --cond") {
+  const RunResult plain = run("./apps/train_mnist --list-params --no-cond");
   REQUIRE(plain.code == 0);
   const std::string golden = read_text("tests/golden/unet_default_params.txt");
   REQUIRE(!golden.empty());
   CHECK(plain.out == golden);
+  const RunResult by_default = run("./apps/train_mnist --list-params");
   const RunResult cond = run("./apps/train_mnist --list-params --cond");
   REQUIRE(cond.code == 0);
+  CHECK(by_default.out == cond.out);
   const std::string body = golden.substr(0, golden.find("total parameters:"));
   CHECK(cond.out.substr(0, body.size()) == body);
   std::string name = "label_emb.weight";
@@ -131,10 +133,29 @@ TEST_CASE("sample --digit: rows of asked digits for every sampler, the labels as
   RunResult full = run("./apps/sample --ckpt '" + r.ckpt + "' --digit 5 --n 3 --out '" + dir.file("full.png") + "'");
   REQUIRE_MESSAGE(full.code == 0, full.err);
   CHECK(dd::read_idx_labels(dir.file("full-labels-idx1-ubyte")).data == std::vector<uint8_t>{5, 5, 5});
-  // Without --digit a conditional checkpoint samples unconditionally (the null label), no label file.
-  RunResult uncond = run("./apps/sample --ckpt '" + r.ckpt + "' --n 4 --steps 5 --out '" + dir.file("u.png") + "'");
+  CHECK(contains(full.err, "guidance w = 0.5\n"));  // the measured default for asked digits (kDefaultGuidance)
+  // Without --digit a conditional checkpoint draws every digit equally (sample i asks i mod 10), at
+  // the default guidance, and writes the labels; --digit null samples the null label, no label file.
+  RunResult balanced = run("./apps/sample --ckpt '" + r.ckpt + "' --n 12 --steps 5 --out '" + dir.file("b.png") + "'");
+  REQUIRE_MESSAGE(balanced.code == 0, balanced.err);
+  CHECK(dd::read_idx_labels(dir.file("b-labels-idx1-ubyte")).data == std::vector<uint8_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1});
+  CHECK(dd::read_idx_images(dir.file("b-idx3-ubyte")).dims == std::vector<int64_t>{12, 28, 28});
+  CHECK(contains(balanced.err, "every digit equally"));
+  CHECK(contains(balanced.err, "guidance w = 0\n"));  // the measured best without asked digits (kBalancedGuidance)
+  // Ten balanced samples ask 0..9, as --digit all --n 1 does: the same images (one conditional path).
+  RunResult ten = run("./apps/sample --ckpt '" + r.ckpt + "' --n 10 --steps 5 --guidance 0.5 --out '" + dir.file("ten.png") + "'");
+  RunResult rows = run("./apps/sample --ckpt '" + r.ckpt + "' --digit all --n 1 --steps 5 --guidance 0.5 --out '" + dir.file("rows.png") + "'");
+  REQUIRE_MESSAGE(ten.code == 0, ten.err);
+  REQUIRE_MESSAGE(rows.code == 0, rows.err);
+  CHECK(dd::read_idx_images(dir.file("ten-idx3-ubyte")).data == dd::read_idx_images(dir.file("rows-idx3-ubyte")).data);
+  RunResult uncond = run("./apps/sample --ckpt '" + r.ckpt + "' --digit null --n 4 --steps 5 --out '" + dir.file("u.png") + "'");
   REQUIRE_MESSAGE(uncond.code == 0, uncond.err);
   CHECK(!fs::exists(dir.file("u-labels-idx1-ubyte")));
+  CHECK(dd::read_idx_images(dir.file("u-idx3-ubyte")).dims == std::vector<int64_t>{4, 28, 28});
+  // The null label is not the balanced draw: their first four images differ.
+  const std::vector<uint8_t> null_images = dd::read_idx_images(dir.file("u-idx3-ubyte")).data,
+                             balanced_images = dd::read_idx_images(dir.file("b-idx3-ubyte")).data;
+  CHECK(null_images != std::vector<uint8_t>(balanced_images.begin(), balanced_images.begin() + 4 * 28 * 28));
 }
 
 TEST_CASE("sample --digit / --guidance: one-line errors") {
@@ -145,10 +166,13 @@ TEST_CASE("sample --digit / --guidance: one-line errors") {
   const std::string out = " --steps 5 --out '" + dir.file("x.png") + "'";
   check_one_line_error(run("./apps/sample --ckpt '" + r.plain_ckpt + "' --digit 3" + out),
                        {"--digit", "expected a class-conditional checkpoint", "unconditional"});
-  check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit 12" + out), {"--digit", "expected a digit 0..9 or all", "'12'"});
+  check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit 12" + out), {"--digit", "expected a digit 0..9, all or null", "'12'"});
   check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit -1" + out), {"--digit", "'-1'"});
   check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit 3 --guidance -1" + out), {"--guidance", "expected", ">= 0"});
-  check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --guidance 2" + out), {"--guidance", "expected together with --digit"});
+  check_one_line_error(run("./apps/sample --ckpt '" + r.plain_ckpt + "' --guidance 2" + out),
+                       {"--guidance", "expected a class-conditional checkpoint", "unconditional"});
+  check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit null --guidance 2" + out), {"--guidance", "--digit null"});
+  check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit null --digit 3" + out), {"--digit null", "expected alone"});
   CHECK(!fs::exists(dir.file("x.png")));
   check_one_line_error(run("./apps/train_mnist --cond --p-uncond 1 --out '" + dir.file("t") + "' --data '" + r.data + "'"),
                        {"--p-uncond", "expected a probability in [0, 1)"});

@@ -25,7 +25,7 @@ TEST_CASE("quality.sh: tiny recipe end to end into a new folder, report.md with 
   const std::string env = "QUALITY_DATA='" + data + "' QUALITY_CLASSIFIER='" + classifier +
                           "' QUALITY_N=6 QUALITY_NLL_N=4 QUALITY_CLASSIFIER_FLAGS='--epochs 1 --batch 8'"
                           " QUALITY_TRAIN_FLAGS='--ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --steps 4"
-                          " --log-every 1 --sample-every 2 --sample-n 8 --sample-steps 5 --eval-every 2 --eval-n 8 --threads 2' ";
+                          " --log-every 1 --sample-every 2 --sample-n 8 --sample-steps 5 --eval-every 2 --eval-n 8 --threads 2 --no-cond' ";
 
   // Dry run: the commands, with the classifier's first (it is absent), and nothing written.
   RunResult dry = run(env + "QUALITY_DRY_RUN=1 QUALITY_OUT='" + out + "' bash scripts/quality.sh");
@@ -83,4 +83,24 @@ TEST_CASE("quality.sh: tiny recipe end to end into a new folder, report.md with 
   const RunResult bad = run(env + "QUALITY_N=two QUALITY_OUT='" + dir.file("q3") + "' bash scripts/quality.sh");
   CHECK(bad.code == 2);
   CHECK(contains(bad.err, "QUALITY_N: expected an integer >= 4, got 'two'"));
+}
+
+TEST_CASE("quality.sh with --cond: the samples ask every digit equally and the report says how many are classified as asked") {
+  ScratchDir dir;
+  const std::string data = dir.file("data"), out = dir.file("qc"), classifier = dir.file("cls/classifier.safetensors");
+  write_tiny_mnist(data);
+  const std::string env = "QUALITY_DATA='" + data + "' QUALITY_CLASSIFIER='" + classifier +
+                          "' QUALITY_N=6 QUALITY_NLL_N=4 QUALITY_CLASSIFIER_FLAGS='--epochs 1 --batch 8'"
+                          " QUALITY_TRAIN_FLAGS='--cond --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --steps 2"
+                          " --sample-every 0 --eval-every 0 --threads 2' ";
+  RunResult r = run(env + "QUALITY_OUT='" + out + "' bash scripts/quality.sh");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(dd::read_idx_labels(out + "/samples-labels-idx1-ubyte").data == std::vector<uint8_t>{0, 1, 2, 3, 4, 5});
+  const json samples = json::parse(lines_of(read_text(out + "/eval.out")).back());
+  REQUIRE(samples.contains("asked_classified_as_asked"));
+  const double asked = samples.at("asked_classified_as_asked").get<double>();
+  const std::string report = read_text(out + "/report.md");
+  CHECK(contains(report, fixed(100 * asked, 1) + " % are classified as the digit asked"));
+  CHECK(contains(report, "--labels " + out + "/samples-labels-idx1-ubyte"));
 }

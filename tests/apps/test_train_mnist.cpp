@@ -105,7 +105,7 @@ TEST_CASE("train_mnist: with --t-sampler loss-second-moment and --dropout, 2N st
   // so the resumed half draws its t from the restored history rather than uniformly.
   const std::string flags = " --data '" + tiny.data +
                             "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
-                            " --sample-steps 5 --eval-every 0 --threads 2 --ckpt-every 8 --t-sampler loss-second-moment --dropout 0.1";
+                            " --sample-steps 5 --eval-every 0 --threads 2 --ckpt-every 8 --t-sampler loss-second-moment --dropout 0.1 --no-cond";
   const std::string straight = dir.file("straight"), halves = dir.file("halves");
   RunResult a = run("./apps/train_mnist" + flags + " --steps 16 --out '" + straight + "'");
   REQUIRE_MESSAGE(a.code == 0, a.err);

@@ -117,3 +117,16 @@ TEST_CASE("--beta-start / --beta-end set the linear schedule's end points; 0 kee
   c.warmup = 200;
   CHECK(error_of(c.to_json()).find("more --steps than --warmup") != std::string::npos);
 }
+
+TEST_CASE("cond: the default of a new run is class-conditional; a stored config without the key (written before --cond) is not") {
+  const TrainConfig fresh;
+  CHECK(fresh.cond);
+  CHECK(fresh.unet().num_classes == 10);
+  nlohmann::json j = nlohmann::json::parse(fresh.to_json());
+  CHECK(TrainConfig::from_json(j.dump()).cond);
+  j.erase("cond");
+  CHECK_FALSE(TrainConfig::from_json(j.dump()).cond);
+  CHECK(TrainConfig::from_json(j.dump()).unet().num_classes == 0);
+  j["cond"] = false;
+  CHECK_FALSE(TrainConfig::from_json(j.dump()).cond);
+}

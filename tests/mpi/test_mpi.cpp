@@ -134,7 +134,7 @@ TEST_CASE("mpi train_mnist: --loss hybrid --variance learned --t-sampler loss-se
   const std::string flags = " --data '" + data_dir() +
                             "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
                             " --eval-every 0 --threads 1 --ckpt-every 8 --steps 12 --loss hybrid --variance learned"
-                            " --t-sampler loss-second-moment";
+                            " --t-sampler loss-second-moment --no-cond";
   check_two_ranks_equal_one(one, two, flags, 12);
   // At step 8 the history is full (so the later steps were importance-sampled) and the same on both:
   // the same count of losses at every t, the losses within kLossTol.

@@ -16,16 +16,21 @@ std::string fixed(double v, int digits) {
   std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
 }
+// The environment of a tiny quality.sh run: N samples, the bound on 4 digits, a one-epoch
+// classifier, and the tiny UNet with these extra train_mnist flags.
+std::string quality_env(const std::string& data, const std::string& classifier, int n, const std::string& train_flags) {
+  return "QUALITY_DATA='" + data + "' QUALITY_CLASSIFIER='" + classifier + "' QUALITY_N=" + std::to_string(n) +
+         " QUALITY_NLL_N=4 QUALITY_CLASSIFIER_FLAGS='--epochs 1 --batch 8'"
+         " QUALITY_TRAIN_FLAGS='--ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --threads 2 " + train_flags + "' ";
+}
 }  // namespace
 
 TEST_CASE("quality.sh: tiny recipe end to end into a new folder, report.md with the measured values; a used folder is refused") {
   ScratchDir dir;
   const std::string data = dir.file("data"), out = dir.file("q1"), classifier = dir.file("cls/classifier.safetensors");
   write_tiny_mnist(data);
-  const std::string env = "QUALITY_DATA='" + data + "' QUALITY_CLASSIFIER='" + classifier +
-                          "' QUALITY_N=6 QUALITY_NLL_N=4 QUALITY_CLASSIFIER_FLAGS='--epochs 1 --batch 8'"
-                          " QUALITY_TRAIN_FLAGS='--ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --steps 4"
-                          " --log-every 1 --sample-every 2 --sample-n 8 --sample-steps 5 --eval-every 2 --eval-n 8 --threads 2 --no-cond' ";
+  const std::string env = quality_env(data, classifier, 6, "--steps 4 --log-every 1 --sample-every 2 --sample-n 8 --sample-steps 5"
+                                                           " --eval-every 2 --eval-n 8 --no-cond");
 
   // Dry run: the commands, with the classifier's first (it is absent), and nothing written.
   RunResult dry = run(env + "QUALITY_DRY_RUN=1 QUALITY_OUT='" + out + "' bash scripts/quality.sh");
@@ -89,10 +94,7 @@ TEST_CASE("quality.sh with --cond: the samples ask every digit equally and the r
   ScratchDir dir;
   const std::string data = dir.file("data"), out = dir.file("qc"), classifier = dir.file("cls/classifier.safetensors");
   write_tiny_mnist(data);
-  const std::string env = "QUALITY_DATA='" + data + "' QUALITY_CLASSIFIER='" + classifier +
-                          "' QUALITY_N=6 QUALITY_NLL_N=4 QUALITY_CLASSIFIER_FLAGS='--epochs 1 --batch 8'"
-                          " QUALITY_TRAIN_FLAGS='--cond --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --steps 2"
-                          " --sample-every 0 --eval-every 0 --threads 2' ";
+  const std::string env = quality_env(data, classifier, 6, "--cond --steps 2 --sample-every 0 --eval-every 0");
   RunResult r = run(env + "QUALITY_OUT='" + out + "' bash scripts/quality.sh");
   INFO("stderr: " << r.err);
   REQUIRE(r.code == 0);

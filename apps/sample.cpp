@@ -71,12 +71,6 @@ Tensor<float> gather(const Tensor<float>& images, const std::vector<int64_t>& id
   return out;
 }
 
-std::string format_weight(double w) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", w);
-  return b;
-}
-
 // --digit values: 0..9 each (repeatable), or "all" for 0..9 in order. "null" (alone) is the null
 // label, returned as an empty list with *null_label set.
 std::vector<int64_t> parse_digits(const std::vector<std::string>& values, bool* null_label) {
@@ -139,8 +133,8 @@ int run(int argc, char** argv) {
                                          "'all' = 0..9; --n defaults to 10 here), or 'null' for the null label (unconditional). "
                                          "Without --digit: every digit equally, sample i asks digit i mod 10")->group("Conditional");
   app.add_option("--guidance", guidance, "guidance weight w: eps = (1 + w) eps(x, y) - w eps(x, null); default " +
-                                           format_weight(train::kDefaultGuidance) + " with --digit, " +
-                                           format_weight(train::kBalancedGuidance) + " without (the measured best of each, README)")
+                                           format_number(train::kDefaultGuidance) + " with --digit, " +
+                                           format_number(train::kBalancedGuidance) + " without (the measured best of each, README)")
       ->group("Conditional");
   app.add_option("--labels", labels_out, "IDX label file of the asked digits (default: the --out name with -labels-idx1-ubyte)")
       ->group("Conditional");

@@ -126,10 +126,14 @@ Schedule linear_schedule(int64_t T, double beta_1, double beta_T) {
   return schedule_from_betas(b);
 }
 
+std::pair<double, double> linear_schedule_default_ends(int64_t T) {
+  const double scale = 1000.0 / static_cast<double>(T);  // improved-diffusion's scaling of both ends
+  return {1e-4 * scale, 0.02 * scale};
+}
+
 Schedule linear_schedule(int64_t T) {
   if (T < 2) fail("linear_schedule", "T >= 2", std::to_string(T));
-  const double scale = 1000.0 / static_cast<double>(T);  // improved-diffusion's scaling of both ends
-  const double beta_1 = 1e-4 * scale, beta_T = 0.02 * scale;
+  const auto [beta_1, beta_T] = linear_schedule_default_ends(T);
   if (beta_T >= 1.0)
     fail("linear_schedule(T)", "T > 20 so that beta_T = 0.02 * 1000 / T < 1 (give the ends explicitly for a tiny T)",
          "T = " + std::to_string(T) + ", beta_T = " + num(beta_T));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dd::ddpm {
@@ -61,6 +62,8 @@ Schedule schedule_from_betas(const std::vector<double>& betas_1_to_T, std::vecto
 // Linear betas from 1e-4 to 0.02 at T = 1000 (DDPM); for another T both ends are scaled by 1000/T
 // (improved-diffusion), which keeps abar_T about the same. Throws when that makes beta_T >= 1 (T <= 20).
 Schedule linear_schedule(int64_t T);
+// The (beta_1, beta_T) linear_schedule(T) uses: 1e-4 and 0.02, times 1000/T.
+std::pair<double, double> linear_schedule_default_ends(int64_t T);
 // Linear betas with explicit ends (small teaching schedules, e.g. T = 10, 0.05 .. 0.5).
 Schedule linear_schedule(int64_t T, double beta_1, double beta_T);
 // Cosine (Nichol & Dhariwal 2021): abar(t) = f(t)/f(0), f(t) = cos(((t/T + s)/(1 + s)) pi/2)^2,

@@ -16,4 +16,15 @@ inline dd::UNetConfig tiny_unet_config(int ch = 8) {
   return c;
 }
 
+// One level, no attention, 4x4 images: the smallest UNet there is (the checkpoint fuzz target's
+// seed corpus is made with it).
+inline dd::UNetConfig one_level_unet_config() {
+  dd::UNetConfig c;
+  c.ch = 8;
+  c.ch_mult = {1};
+  c.attn_resolutions = {};
+  c.resolution = 4;
+  return c;
+}
+
 }  // namespace dd_test

@@ -34,11 +34,11 @@ UNetConfig TrainConfig::unet() const {
 }
 
 namespace {
-// The linear schedule's (beta_1, beta_T): --beta-start / --beta-end where given, else DDPM's 1e-4 and
-// 0.02 scaled by 1000/T (as ddpm::linear_schedule(T)).
+// The linear schedule's (beta_1, beta_T): --beta-start / --beta-end where given, else those of
+// ddpm::linear_schedule(T).
 std::pair<double, double> linear_schedule_ends(const TrainConfig& c) {
-  const double ddpm_scale = 1000.0 / static_cast<double>(c.T);
-  return {c.beta_start > 0 ? c.beta_start : 1e-4 * ddpm_scale, c.beta_end > 0 ? c.beta_end : 0.02 * ddpm_scale};
+  const auto [ddpm_beta_1, ddpm_beta_T] = ddpm::linear_schedule_default_ends(c.T);
+  return {c.beta_start > 0 ? c.beta_start : ddpm_beta_1, c.beta_end > 0 ? c.beta_end : ddpm_beta_T};
 }
 }  // namespace
 
@@ -147,12 +147,13 @@ namespace {
   throw std::invalid_argument("--" + flag + ": expected " + expected + ", got " + found);
 }
 
-std::string show(double v) {
+}  // namespace
+
+std::string format_number(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%g", v);
   return b;
 }
-}  // namespace
 
 int max_threads() {
   const unsigned cores = std::thread::hardware_concurrency();
@@ -238,12 +239,12 @@ double physical_memory_bytes() {
 void TrainConfig::validate(bool this_machine) const {
   if (steps < 1) bad("steps", ">= 1", std::to_string(steps));
   if (batch < 1) bad("batch", ">= 1", std::to_string(batch));
-  if (!(std::isfinite(lr) && lr > 0)) bad("lr", "> 0 and finite", show(lr));
+  if (!(std::isfinite(lr) && lr > 0)) bad("lr", "> 0 and finite", format_number(lr));
   if (warmup < 0) bad("warmup", ">= 0", std::to_string(warmup));
-  if (!(std::isfinite(grad_clip) && grad_clip >= 0)) bad("grad-clip", "a finite value >= 0 (0 = off)", show(grad_clip));
-  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema-decay", "a value in [0, 1)", show(ema_decay));
-  if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight-decay", "a finite value >= 0", show(weight_decay));
-  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "a value in [0, 1)", show(dropout));
+  if (!(std::isfinite(grad_clip) && grad_clip >= 0)) bad("grad-clip", "a finite value >= 0 (0 = off)", format_number(grad_clip));
+  if (!(ema_decay >= 0 && ema_decay < 1)) bad("ema-decay", "a value in [0, 1)", format_number(ema_decay));
+  if (!(std::isfinite(weight_decay) && weight_decay >= 0)) bad("weight-decay", "a finite value >= 0", format_number(weight_decay));
+  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "a value in [0, 1)", format_number(dropout));
   if (T > 100000) bad("T", "2..100000", std::to_string(T));
   if (T < 2) bad("T", ">= 2", std::to_string(T));
   if (schedule != "linear" && schedule != "cosine") bad("schedule", "linear or cosine", "'" + schedule + "'");
@@ -251,12 +252,12 @@ void TrainConfig::validate(bool this_machine) const {
   if (lr_decay == "cosine" && steps <= warmup)
     bad("lr-decay", "more --steps than --warmup for a cosine decay", std::to_string(steps) + " steps, " + std::to_string(warmup) + " warm-up");
   for (auto [name, v] : {std::pair<const char*, double>{"beta-start", beta_start}, {"beta-end", beta_end}})
-    if (!(v >= 0 && v < 1)) bad(name, "a value in [0, 1) (0 = DDPM's)", show(v));
+    if (!(v >= 0 && v < 1)) bad(name, "a value in [0, 1) (0 = DDPM's)", format_number(v));
   if (schedule != "linear" && (beta_start > 0 || beta_end > 0))
     bad("beta-start/--beta-end", "--schedule linear (the cosine schedule has no end points to set)", "--schedule " + schedule);
   if (schedule == "linear") {
     const auto [b1, bT] = linear_schedule_ends(*this);
-    if (!(b1 <= bT && bT < 1)) bad("beta-start", "beta_1 <= beta_T < 1", show(b1) + " and " + show(bT));
+    if (!(b1 <= bT && bT < 1)) bad("beta-start", "beta_1 <= beta_T < 1", format_number(b1) + " and " + format_number(bT));
   }
   if (loss != "simple" && loss != "hybrid" && loss != "vlb") bad("loss", "simple, hybrid or vlb", "'" + loss + "'");
   if (variance != "large" && variance != "small" && variance != "learned")

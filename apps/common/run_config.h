@@ -85,6 +85,8 @@ void validate_threads(int threads);
 // Parameters of the UNet of `u`, counted from its layers without building it (a double: a
 // damaged or absurd config must not overflow), and the memory a training run of `c` needs.
 double unet_parameter_count(const UNetConfig& u);
+// A number as printf's %g writes it (flag values in messages and help texts).
+std::string format_number(double v);
 double training_memory_bytes(const TrainConfig& c);
 
 // --resume of a checkpoint at step `done` with --steps `steps`: there must be steps left to train.

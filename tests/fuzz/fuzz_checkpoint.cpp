@@ -10,17 +10,11 @@
 #include "nn/unet.h"
 #include "tensor/io/safetensors.h"
 #include "tests/fuzz/fuzz_target.h"
+#include "tests/tiny_unet.h"
 
 namespace {
-// The model of the seed corpus (tests/fuzz/make_seeds.cpp): the smallest UNet there is.
-dd::UNetConfig tiny() {
-  dd::UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1};
-  c.attn_resolutions = {};
-  c.resolution = 4;
-  return c;
-}
+// The model of the seed corpus (tests/fuzz/seeds/make_seeds.cpp): the smallest UNet there is.
+dd::UNetConfig tiny() { return dd_test::one_level_unet_config(); }
 }  // namespace
 
 DD_FUZZ_TARGET(checkpoint) {

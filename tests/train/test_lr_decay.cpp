@@ -8,23 +8,14 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "train/train_step.h"
+#include "tests/tiny_unet.h"
 
 using namespace dd;
 
-namespace {
-UNetConfig one_level_unet() {
-  UNetConfig c;
-  c.ch = 8;
-  c.ch_mult = {1};
-  c.attn_resolutions = {};
-  c.resolution = 4;
-  return c;
-}
-}  // namespace
 
 TEST_CASE("lr_at: warm-up, then a half cosine from the peak to 0 at decay_steps") {
   Rng init(1);
-  UNet<float> net(one_level_unet(), init);
+  UNet<float> net(dd_test::one_level_unet_config(), init);
   Adam<float> adam(net, AdamConfig{});
   Ema<float> ema(net, 0.99);
   const ddpm::Schedule s = ddpm::linear_schedule(50);

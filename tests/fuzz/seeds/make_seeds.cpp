@@ -15,6 +15,7 @@
 #include "tensor/io/atomic_file.h"
 #include "tensor/io/idx.h"
 #include "tensor/io/png.h"
+#include "tests/tiny_unet.h"
 
 namespace fs = std::filesystem;
 using namespace dd;
@@ -74,11 +75,7 @@ int main() {
   put("config", "unet", {}, text(c.unet().to_json()));
 
   // checkpoint: the fuzz target's tiny model, a full checkpoint (with a run config) and weights only.
-  UNetConfig u;
-  u.ch = 8;
-  u.ch_mult = {1};
-  u.attn_resolutions = {};
-  u.resolution = 4;
+  const UNetConfig u = dd_test::one_level_unet_config();  // the fuzz target's model (fuzz_checkpoint.cpp)
   Rng init(0);
   UNet<float> model(u, init);
   Ema<float> ema(model, 0.9);

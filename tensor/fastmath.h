@@ -54,8 +54,8 @@ inline T silu_grad_fast(T x) {
 #if defined(__AVX2__) && defined(__FMA__)
 // The same functions on 8 floats at once. GCC vectorizes the scalar versions inside `omp simd`
 // loops, but the code it makes for silu runs at half the speed of this (measured: 1.4-1.7 against
-// 0.7 ns per element), and GroupNorm+SiLU spends most of its time there. Same formulas and
-// constants as the scalar versions, so they agree to rounding.
+// 0.7 ns per element), and GroupNorm+SiLU spends most of its time there. exp uses the same formulas
+// and constants as the scalar version; the sigmoid a reciprocal estimate instead of a division.
 inline __m256 exp_fast(__m256 x) {
   x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));  // NaN stays NaN
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
@@ -71,14 +71,24 @@ inline __m256 exp_fast(__m256 x) {
   const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(er, _mm256_castsi256_ps(bits));
 }
+// 1 / d as the hardware's reciprocal estimate (12 bits) refined by one Newton step
+// (r' = r (2 - d r): about 22 bits), which is faster than a division (GroupNorm+SiLU forward and
+// backward: about 20 % faster); the scalar versions divide, so the two agree to a few units in the
+// last place (tests/tensor/test_fastmath.cpp).
+inline __m256 reciprocal_fast(__m256 d) {
+  const __m256 r = _mm256_rcp_ps(d);
+  return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
+}
 inline __m256 sigmoid_fast(__m256 x) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, exp_fast(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+  return reciprocal_fast(_mm256_add_ps(_mm256_set1_ps(1.0f), exp_fast(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 inline __m256 silu_fast(__m256 x) { return _mm256_mul_ps(x, sigmoid_fast(x)); }
+// silu'(x) = s (1 + x (1 - s)) with 1 - s written as e s, e = e^-x: the estimate of s is not
+// exactly 1 for large x, and x (1 - s) would then amplify its last-place error by x.
 inline __m256 silu_grad_fast(__m256 x) {
-  const __m256 one = _mm256_set1_ps(1.0f), s = sigmoid_fast(x);
-  return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+  const __m256 one = _mm256_set1_ps(1.0f), e = exp_fast(_mm256_sub_ps(_mm256_setzero_ps(), x));
+  const __m256 s = reciprocal_fast(_mm256_add_ps(one, e));
+  return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_mul_ps(e, s), one));
 }
 #endif
 

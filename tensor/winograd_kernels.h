@@ -58,7 +58,10 @@ inline v8 load8(const float* p) {
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 // 1-d transforms. bt: r = B^T d (alpha -> alpha); at: y = A^T x (alpha -> m); aa: r = A e (m -> alpha,
-// the transpose of at, used by the weight gradient). Inputs/outputs are strided arrays of v8.
+// the transpose of at, used by the weight gradient). Outputs are strided arrays of v8; the inputs of
+// bt and at are read through a function of the index (in(i): element i), so that the first of the
+// two 1-d passes loads straight from memory into registers (an array of 36 loaded vectors was
+// kept on the stack: a copy through memory of every tile).
 template <int m>
 struct Wino;
 
@@ -67,15 +70,17 @@ template <>
 struct Wino<2> {
   static constexpr int a = 4;
   static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  static inline void bt(const v8* d, int s, v8* r, int rs) {
-    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+  template <class In>
+  static inline void bt(In d, v8* r, int rs) {
+    const v8 d0 = d(0), d1 = d(1), d2 = d(2), d3 = d(3);
     r[0] = d0 - d2;
     r[rs] = d1 + d2;
     r[2 * rs] = d2 - d1;
     r[3 * rs] = d1 - d3;
   }
-  static inline void at(const v8* x, int s, v8* y, int ys) {
-    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s];
+  template <class In>
+  static inline void at(In x, v8* y, int ys) {
+    const v8 x0 = x(0), x1 = x(1), x2 = x(2), x3 = x(3);
     y[0] = x0 + x1 + x2;
     y[ys] = x1 - x2 - x3;
   }
@@ -95,8 +100,9 @@ struct Wino<4> {
   static constexpr double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                      {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                      {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  static inline void bt(const v8* d, int s, v8* r, int rs) {
-    const v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+  template <class In>
+  static inline void bt(In d, v8* r, int rs) {
+    const v8 d0 = d(0), d1 = d(1), d2 = d(2), d3 = d(3), d4 = d(4), d5 = d(5);
     r[0] = 4.0f * d0 - 5.0f * d2 + d4;
     r[rs] = (d3 + d4) - 4.0f * (d1 + d2);
     r[2 * rs] = (d4 - d3) + 4.0f * (d1 - d2);
@@ -104,8 +110,9 @@ struct Wino<4> {
     r[4 * rs] = (d4 - d2) - 2.0f * (d3 - d1);
     r[5 * rs] = 4.0f * d1 - 5.0f * d3 + d5;
   }
-  static inline void at(const v8* x, int s, v8* y, int ys) {
-    const v8 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s], x5 = x[5 * s];
+  template <class In>
+  static inline void at(In x, v8* y, int ys) {
+    const v8 x0 = x(0), x1 = x(1), x2 = x(2), x3 = x(3), x4 = x(4), x5 = x(5);
     const v8 p12 = x1 + x2, m12 = x1 - x2, p34 = x3 + x4, m34 = x3 - x4;
     y[0] = x0 + p12 + p34;
     y[ys] = m12 + 2.0f * m34;
@@ -279,41 +286,39 @@ inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256& r
 #endif
 
 // One image src [C][H][W] -> channel-innermost dst[(r + pad) * Wp + col + pad][c] (pixel stride Cp),
-// 8 channels x 8 columns at a time through an in-register transpose where they are all there.
-// Only input rows r0 .. r1-1 (clamped to the image) are packed; entries outside the image (the
-// zero border) and lanes c >= C are not written.
+// 8 channels x 8 columns at a time through an in-register transpose; the last 1-7 columns of a row
+// the same way from masked loads (at 28, 14 and 7 pixels a row ends in 4, 6 or 7 of them: as scalar
+// copies they took half the packing time). Only input rows r0 .. r1-1 (clamped to the image) are
+// packed; entries outside the image (the zero border) and lanes c >= C are not written.
 void pack_channels_last(const float* src, int64_t C, int64_t H, int64_t W, float* dst, int64_t Cp, int64_t Wp,
                         int64_t pad, int64_t r0, int64_t r1) {
   r0 = std::max<int64_t>(r0, 0);
   r1 = std::min(r1, H);
+  const int64_t cs = H * W;
   for (int64_t cb = 0; cb < C; cb += 8) {
     const int64_t nc = std::min<int64_t>(8, C - cb);
     for (int64_t r = r0; r < r1; ++r) {
       float* d = dst + ((r + pad) * Wp + pad) * Cp + cb;
       const float* s0 = src + (cb * H + r) * W;
-      int64_t col = 0;
-#if defined(__AVX2__)
-      if (nc == 8)
-        for (; col + 8 <= W; col += 8) {
-          const int64_t cs = H * W;
-          __m256 r0 = _mm256_loadu_ps(s0 + col), r1 = _mm256_loadu_ps(s0 + cs + col),
-                 r2 = _mm256_loadu_ps(s0 + 2 * cs + col), r3 = _mm256_loadu_ps(s0 + 3 * cs + col),
-                 r4 = _mm256_loadu_ps(s0 + 4 * cs + col), r5 = _mm256_loadu_ps(s0 + 5 * cs + col),
-                 r6 = _mm256_loadu_ps(s0 + 6 * cs + col), r7 = _mm256_loadu_ps(s0 + 7 * cs + col);
-          transpose8(r0, r1, r2, r3, r4, r5, r6, r7);
-          float* dc = d + col * Cp;
-          _mm256_storeu_ps(dc, r0);
-          _mm256_storeu_ps(dc + Cp, r1);
-          _mm256_storeu_ps(dc + 2 * Cp, r2);
-          _mm256_storeu_ps(dc + 3 * Cp, r3);
-          _mm256_storeu_ps(dc + 4 * Cp, r4);
-          _mm256_storeu_ps(dc + 5 * Cp, r5);
-          _mm256_storeu_ps(dc + 6 * Cp, r6);
-          _mm256_storeu_ps(dc + 7 * Cp, r7);
+      if (nc < 8) {
+        for (int64_t l = 0; l < nc; ++l)
+          for (int64_t cc = 0; cc < W; ++cc) d[cc * Cp + l] = s0[l * cs + cc];
+        continue;
+      }
+      for (int64_t col = 0; col < W; col += 8) {
+        const int64_t w = std::min<int64_t>(8, W - col);
+        __m256 q[8];
+        if (w == 8) {
+          for (int l = 0; l < 8; ++l) q[l] = _mm256_loadu_ps(s0 + l * cs + col);
+        } else {
+          const __m256i lanes =
+              _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(w)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+          for (int l = 0; l < 8; ++l) q[l] = _mm256_maskload_ps(s0 + l * cs + col, lanes);
         }
-#endif
-      for (int64_t l = 0; l < nc; ++l)
-        for (int64_t cc = col; cc < W; ++cc) d[cc * Cp + l] = s0[l * H * W + cc];
+        transpose8(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]);
+        float* dc = d + col * Cp;
+        for (int64_t j = 0; j < w; ++j) _mm256_storeu_ps(dc + j * Cp, q[j]);
+      }
     }
   }
 }
@@ -342,10 +347,10 @@ void input_transform(const Plan& p, const Chunk& ck, const float* x, int64_t C, 
       for (int64_t tx = 0; tx < p.TX; ++tx, ++t_idx)
         for (int64_t cb = 0; cb < C; cb += 8) {
           const float* base = P + (img * plane + ty * m * Wp + tx * m) * Cp + cb;
-          for (int i = 0; i < a; ++i)
-            for (int j = 0; j < a; ++j) d[i * a + j] = load8(base + (i * Wp + j) * Cp);
-          for (int j = 0; j < a; ++j) Wino<m>::bt(d + j, a, t + j, a);          // columns: B^T d
-          for (int i = 0; i < a; ++i) Wino<m>::bt(t + i * a, 1, d + i * a, 1);  // rows: (B^T d) B
+          for (int j = 0; j < a; ++j)  // columns: B^T d
+            Wino<m>::bt([&](int i) { return load8(base + (i * Wp + j) * Cp); }, t + j, a);
+          for (int i = 0; i < a; ++i)  // rows: (B^T d) B
+            Wino<m>::bt([&](int j) { return t[i * a + j]; }, d + i * a, 1);
           const Strides sv = tile_major(aa, Cp);
           float* out = V + t_idx * sv.tile + cb;
           for (int k = 0; k < aa; ++k) store8(out + k * sv.pos, d[k]);
@@ -361,7 +366,7 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
                       const float* b, const float* ibias, const float* res, float* y) {
   constexpr int a = Wino<m>::a, aa = a * a;
   alignas(32) float buf[m * m * 8];
-  v8 x[aa], t[m * a], r[m * m];
+  v8 t[m * a], r[m * m];
   int64_t t_idx = 0;
   for (int64_t img = 0; img < ck.nimg; ++img)
     for (int64_t ty = ck.ty0; ty < ck.ty1; ++ty)
@@ -370,9 +375,10 @@ void output_transform(const Plan& p, const Chunk& ck, const float* M, int64_t O,
         for (int64_t ob = 0; ob < O; ob += 8) {
           const Strides sm = tile_major(aa, Np);
           const float* in = M + t_idx * sm.tile + ob;
-          for (int k = 0; k < aa; ++k) x[k] = load8(in + k * sm.pos);
-          for (int j = 0; j < a; ++j) Wino<m>::at(x + j, a, t + j, a);          // columns: A^T M  (m x a)
-          for (int i = 0; i < m; ++i) Wino<m>::at(t + i * a, 1, r + i * m, 1);  // rows: (A^T M) A
+          for (int j = 0; j < a; ++j)  // columns: A^T M  (m x a)
+            Wino<m>::at([&](int i) { return load8(in + (i * a + j) * sm.pos); }, t + j, a);
+          for (int i = 0; i < m; ++i)  // rows: (A^T M) A
+            Wino<m>::at([&](int j) { return t[i * a + j]; }, r + i * m, 1);
           const int64_t nl = std::min<int64_t>(8, O - ob);
           // the bias, then the per-image bias, as separate adds: the same rounding as adding them
           // in two separate ops after the convolution

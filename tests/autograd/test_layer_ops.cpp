@@ -528,6 +528,14 @@ TEST_CASE("float32 equals float64 within 1e-5 relative, forward and backward") {
   check_op("group_norm_silu", [](const auto& v) { return group_norm_silu(v[0], 4, v[1], v[2], 1e-5); },
            {rng.normal<double>({2, 8, 4, 4}), rng.normal<double>({8}), rng.normal<double>({8})},
            rng.normal<double>({2, 8, 4, 4}));
+  // the UNet's plane sizes: 14 x 14 with 2 channels per group is one 256-element block of the float
+  // statistics plus a partial block and a tail; 7 x 7 only partial blocks and tails
+  for (int64_t side : {14, 7}) {
+    CAPTURE(side);
+    check_op("group_norm_silu, UNet planes", [](const auto& v) { return group_norm_silu(v[0], 8, v[1], v[2], 1e-5); },
+             {rng.normal<double>({2, 16, side, side}), rng.normal<double>({16}), rng.normal<double>({16})},
+             rng.normal<double>({2, 16, side, side}));
+  }
   check_op("silu", [](const auto& v) { return silu(v[0]); }, {rng.normal<double>({3, 50})}, rng.normal<double>({3, 50}));
   check_op("linear", [](const auto& v) { return linear(v[0], v[1], v[2]); },
            {rng.normal<double>({3, 16}), rng.normal<double>({8, 16}), rng.normal<double>({8})},

@@ -82,5 +82,19 @@ TEST_CASE("8-lane exp_fast / silu_fast / silu_grad_fast: the scalar versions' ac
   _mm256_store_ps(out, exp_fast(_mm256_set1_ps(-1000.0f)));
   CHECK(out[0] >= 0.0f);
   CHECK(out[0] < 1e-37f);
+  // Far tails, where 1 + e^-x reaches the clamp of exp (the reciprocal estimate of a number near
+  // the float maximum): silu -> 0 and silu' -> 0 below, silu -> x and silu' -> 1 above.
+  for (float x : {-1000.0f, -200.0f, -88.0f, -60.0f}) {
+    _mm256_store_ps(out, silu_fast(_mm256_set1_ps(x)));
+    CHECK(std::abs(out[0]) < 1e-20f);
+    _mm256_store_ps(out, silu_grad_fast(_mm256_set1_ps(x)));
+    CHECK(std::abs(out[0]) < 1e-20f);
+  }
+  for (float x : {60.0f, 200.0f, 1000.0f}) {
+    _mm256_store_ps(out, silu_fast(_mm256_set1_ps(x)));
+    CHECK(out[0] == doctest::Approx(x).epsilon(1e-6));
+    _mm256_store_ps(out, silu_grad_fast(_mm256_set1_ps(x)));
+    CHECK(out[0] == doctest::Approx(1.0f).epsilon(1e-6));
+  }
 }
 #endif

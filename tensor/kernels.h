@@ -57,7 +57,7 @@ struct KernelTable {
 const KernelTable* kernel_table();
 
 // C[M x N] (+)= op(A) B (micro::gemm's contract), single-threaded: the active vector path's small
-// GEMM, or OpenBLAS on the generic path.
+// GEMM (micro::panel_gemm: B read from memory panel by panel), or OpenBLAS on the generic path.
 void small_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                 const float* B, int64_t ldb, float* C, int64_t ldc);
 

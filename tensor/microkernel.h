@@ -11,8 +11,9 @@
 // A, twelve FMAs. AVX-512: 12 rows x 32 columns (24 accumulators of the 32 zmm registers, two
 // 16-float loads of B and one broadcast live beside them; the Skylake-X shapes of BLIS are of this
 // size), the last columns through a 16-bit lane mask. B is read in place (not packed), so N should
-// be the long dimension and B's rows are expected to be in L1/L2. Row blocks are the outer loop: a
-// block of A stays in L1 while it meets every column block of B. The last M rows use a shorter
+// be the long dimension. gemm: row blocks are the outer loop (a block of A stays in L1 while it
+// meets every column block of B; B's rows are expected in L1/L2); panel_gemm: column panels outer,
+// prefetching, for a B that comes from memory. The last M rows use a shorter
 // block. Every element of C is the same chain of FMAs over k = 0 .. K-1 in both versions, so they
 // agree bit for bit.
 //
@@ -23,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #else
@@ -54,7 +56,7 @@ inline void column_masks(int64_t n, __m256i& m0, __m256i& m1) {
 // an array of them to the stack); `if constexpr` drops the rows >= R.
 template <int R, bool TransA, bool Accumulate, bool Masked>
 inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
-                   __m256i m0, __m256i m1) {
+                   __m256i m0, __m256i m1, bool prefetch = false) {
   auto load = [&](const float* p, int half) {
     if constexpr (Masked) return _mm256_maskload_ps(p, half ? m1 : m0);
     return _mm256_loadu_ps(p);
@@ -78,6 +80,7 @@ inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64
   // element (r, k) of op(A)
   const int64_t rs = TransA ? 1 : lda, ks = TransA ? lda : 1;
   for (int64_t k = 0; k < K; ++k, B += ldb) {
+    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(B + 16), _MM_HINT_T0);  // the next panel's row k
     const __m256 b0 = load(B, 0), b1 = load(B + 8, 1);
     const float* a = A + k * ks;
     __m256 av = _mm256_broadcast_ss(a);
@@ -149,6 +152,34 @@ inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   }
 }
 
+// The same product with the column panels as the outer loop (see panel_gemm below).
+template <bool TransA, bool Accumulate>
+inline void panel_gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                            int64_t ldb, float* C, int64_t ldc) {
+  const int64_t rs = TransA ? 1 : lda;
+  for (int64_t n = 0; n < N; n += 16) {
+    __m256i m0 = _mm256_set1_epi32(-1), m1 = m0;
+    const bool full = n + 16 <= N, prefetch = n + 16 < N;
+    if (!full) column_masks(N - n, m0, m1);
+    auto rows = [&](auto R, int64_t r) {
+      if (full)
+        kernel<R(), TransA, Accumulate, false>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, m1,
+                                               prefetch && r == 0);
+      else
+        kernel<R(), TransA, Accumulate, true>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, m1, false);
+    };
+    int64_t r = 0;
+    for (; r + 6 <= M; r += 6) rows(std::integral_constant<int, 6>(), r);
+    switch (M - r) {
+      case 5: rows(std::integral_constant<int, 5>(), r); break;
+      case 4: rows(std::integral_constant<int, 4>(), r); break;
+      case 3: rows(std::integral_constant<int, 3>(), r); break;
+      case 2: rows(std::integral_constant<int, 2>(), r); break;
+      case 1: rows(std::integral_constant<int, 1>(), r); break;
+      default: break;
+    }
+  }
+}
 #endif
 
 #if defined(__AVX512F__)
@@ -159,7 +190,7 @@ namespace z {
 // registers (fully unrolled by `if constexpr`-free constant loops).
 template <int R, int NV, bool TransA, bool Accumulate>
 inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
-                   __mmask16 m0, __mmask16 m1) {
+                   __mmask16 m0, __mmask16 m1, bool prefetch = false) {
   __m512 c[R][NV];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
@@ -168,6 +199,10 @@ inline void kernel(int64_t K, const float* A, int64_t lda, const float* B, int64
       c[r][v] = Accumulate ? _mm512_maskz_loadu_ps(v ? m1 : m0, C + r * ldc + 16 * v) : _mm512_setzero_ps();
   const int64_t rs = TransA ? 1 : lda, ks = TransA ? lda : 1;
   for (int64_t k = 0; k < K; ++k, B += ldb) {
+    if (prefetch) {  // the next panel's row k
+      _mm_prefetch(reinterpret_cast<const char*>(B + 16 * NV), _MM_HINT_T0);
+      if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(B + 48), _MM_HINT_T0);
+    }
     __m512 b[NV];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(v ? m1 : m0, B + 16 * v);
@@ -224,6 +259,39 @@ inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t l
   }
 }
 
+template <bool TransA, bool Accumulate>
+inline void panel_gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                            int64_t ldb, float* C, int64_t ldc) {
+  const int64_t rs = TransA ? 1 : lda;
+  for (int64_t n = 0; n < N; n += 32) {
+    const bool two = N - n > 16, prefetch = n + 32 < N;
+    const __mmask16 m0 = lanes(N - n), m1 = lanes(N - n - 16);
+    auto rows = [&](auto R, int64_t r) {
+      if (two)
+        kernel<R(), 2, TransA, Accumulate>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, m1,
+                                           prefetch && r == 0);
+      else
+        kernel<R(), 1, TransA, Accumulate>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, 0, false);
+    };
+    int64_t r = 0;
+    for (; r + 12 <= M; r += 12) rows(std::integral_constant<int, 12>(), r);
+    switch (M - r) {
+      case 11: rows(std::integral_constant<int, 11>(), r); break;
+      case 10: rows(std::integral_constant<int, 10>(), r); break;
+      case 9: rows(std::integral_constant<int, 9>(), r); break;
+      case 8: rows(std::integral_constant<int, 8>(), r); break;
+      case 7: rows(std::integral_constant<int, 7>(), r); break;
+      case 6: rows(std::integral_constant<int, 6>(), r); break;
+      case 5: rows(std::integral_constant<int, 5>(), r); break;
+      case 4: rows(std::integral_constant<int, 4>(), r); break;
+      case 3: rows(std::integral_constant<int, 3>(), r); break;
+      case 2: rows(std::integral_constant<int, 2>(), r); break;
+      case 1: rows(std::integral_constant<int, 1>(), r); break;
+      default: break;
+    }
+  }
+}
+
 }  // namespace z
 #endif
 
@@ -259,6 +327,38 @@ inline void gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K,
     return;
   }
   dd::gemm(trans_a, false, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+#endif
+}
+
+// gemm() with the column panels of B (16 or 32 columns: one register block wide) as the outer loop
+// and every row block of C inside, the first of them prefetching the next panel's rows: for the
+// per-image products of the 1x1 and im2col convolutions, whose B (an image, up to K x P = 128 x 784
+// floats) comes from memory, not cache. Row blocks outer (gemm) read all of B once per row block,
+// with K strided rows at a time: more streams than the hardware prefetchers follow. Here each panel
+// is read from memory once and stays in L1 for the other row blocks. The same FMA chain per element
+// as gemm(), so the two agree bit for bit.
+inline void panel_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float* C, int64_t ldc) {
+#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+#define DD_MICRO_IMPL z::panel_gemm_impl
+#else
+#define DD_MICRO_IMPL panel_gemm_impl
+#endif
+  if (trans_a) {
+    if (accumulate)
+      DD_MICRO_IMPL<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      DD_MICRO_IMPL<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  } else {
+    if (accumulate)
+      DD_MICRO_IMPL<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
+    else
+      DD_MICRO_IMPL<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
+  }
+#undef DD_MICRO_IMPL
+#else
+  gemm(trans_a, accumulate, M, N, K, A, lda, B, ldb, C, ldc);
 #endif
 }
 

@@ -648,7 +648,7 @@ void backward_weight_impl(const Conv2dGeometry& g, const float* gy, const float*
 // ---- entry points of the kernel table (tile is 2 or 4, checked by tensor/winograd.cpp) ----
 void table_small_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                       const float* B, int64_t ldb, float* C, int64_t ldc) {
-  micro::gemm(trans_a, accumulate, M, N, K, A, lda, B, ldb, C, ldc);
+  micro::panel_gemm(trans_a, accumulate, M, N, K, A, lda, B, ldb, C, ldc);
 }
 // dst [cols x rows] = src [rows x cols]^T, 8 x 8 blocks through the in-register transpose.
 void table_transpose(int64_t rows, int64_t cols, const float* src, float* dst) {

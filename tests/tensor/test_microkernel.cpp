@@ -1,6 +1,7 @@
 // The small register-blocked GEMM of tensor/microkernel.h against a double-precision loop, on every
 // kernel path this host has (tensor/kernels.h: small_gemm, OpenBLAS on the generic path): every
 // remainder of the 6 x 16 (AVX2) and 12 x 32 (AVX-512) blocks, transposed A, accumulation into C;
+// the two loop orders (small_gemm: column panels outer; micro::gemm: row blocks outer) bit for bit;
 // and the path selection itself.
 #include <doctest/doctest.h>
 
@@ -83,6 +84,30 @@ TEST_CASE("the AVX2 and AVX-512 small GEMMs agree bit for bit (the same FMA chai
     small_gemm(trans_a, true, M, N, K, a.data(), trans_a ? M : K, b.data(), N, c5.data(), N);
     CHECK(c2 == c5);
   }
+  set_kernel_path(saved);
+}
+
+TEST_CASE("small_gemm (column panels outer, prefetching) and micro::gemm (row blocks outer) agree bit for bit") {
+  // micro::gemm here is this file's instruction set (the build's, AVX2 + FMA), so it is compared
+  // with small_gemm on the AVX2 path.
+  if (!kernel_path_available(KernelPath::avx2)) {
+    MESSAGE("not run: this CPU lacks avx2 (has: " << cpu_kernel_flags() << ")");
+    return;
+  }
+  const KernelPath saved = kernel_path();
+  set_kernel_path(KernelPath::avx2);
+  Rng rng(9);
+  for (int64_t N : {16, 70, 784})
+    for (bool trans_a : {false, true}) {
+      CAPTURE(N);
+      CAPTURE(trans_a);
+      const int64_t M = 29, K = 41;
+      Tensor<float> a = rng.normal<float>({trans_a ? K : M, trans_a ? M : K}), b = rng.normal<float>({K, N});
+      std::vector<float> by_rows(M * N, 0.5f), by_panels(M * N, 0.5f);
+      micro::gemm(trans_a, true, M, N, K, a.data(), trans_a ? M : K, b.data(), N, by_rows.data(), N);
+      small_gemm(trans_a, true, M, N, K, a.data(), trans_a ? M : K, b.data(), N, by_panels.data(), N);
+      CHECK(by_rows == by_panels);
+    }
   set_kernel_path(saved);
 }
 

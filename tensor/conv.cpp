@@ -230,28 +230,29 @@ void backward_weight_small_gemm(const Conv2dGeometry& g, bool split, const float
 }  // namespace
 
 template <class T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* db) {
+  const int64_t P = g.out_pixels();
+#pragma omp parallel for schedule(static) if (g.N * g.O * P > (1 << 15))
+  for (int64_t o = 0; o < g.O; ++o) {
+    double s = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* r = gy + (n * g.O + o) * P;
+      T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= P; k += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += r[k + l];
+      T t = 0;
+      for (; k < P; ++k) t += r[k];
+      s += static_cast<double>(t) + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+    }
+    db[o] = static_cast<T>(s);
+  }
+}
+
+template <class T>
 void conv2d_backward_weight_generic(const Conv2dGeometry& g, const T* gy, const T* x, T* dw, T* db, ConvWorkspace<T>& ws) {
   const int64_t K = g.patch(), P = g.out_pixels(), in_size = g.C * g.H * g.W, wsize = g.O * K;
-  if (db) {
-    // db[o] = sum_{n,i,j} gy[n,o,i,j]: each image's plane in 8 interleaved partial sums (one serial
-    // chain of double adds was latency-bound: 2 ms of conv_in's 3 ms weight gradient at batch 64),
-    // the planes accumulated in double.
-#pragma omp parallel for schedule(static) if (g.N * g.O * P > (1 << 15))
-    for (int64_t o = 0; o < g.O; ++o) {
-      double s = 0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* r = gy + (n * g.O + o) * P;
-        T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t k = 0;
-        for (; k + 8 <= P; k += 8)
-          for (int l = 0; l < 8; ++l) acc[l] += r[k + l];
-        T t = 0;
-        for (; k < P; ++k) t += r[k];
-        s += static_cast<double>(t) + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
-      }
-      db[o] = static_cast<T>(s);
-    }
-  }
+  if (db) conv2d_backward_bias(g, gy, db);
   if (!dw) return;
   const int64_t cols_size = g.is_pointwise() ? 0 : K * P;
   const bool split = split_images(g);
@@ -337,6 +338,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* gy, const T* x, T*
 #define DD_INSTANTIATE(T)                                                                                     \
   template void im2col(const Conv2dGeometry&, const T*, T*);                                                  \
   template void col2im(const Conv2dGeometry&, const T*, T*);                                                  \
+  template void conv2d_backward_bias(const Conv2dGeometry&, const T*, T*);                                    \
   template void conv2d_forward(const Conv2dGeometry&, const T*, const T*, const T*, T*, ConvWorkspace<T>&,    \
                                const ConvAddend<T>&);                                                         \
   template void conv2d_backward_input(const Conv2dGeometry&, const T*, const T*, T*, ConvWorkspace<T>&);      \

@@ -50,6 +50,13 @@ void im2col(const Conv2dGeometry& g, const T* x, T* cols);
 template <class T>
 void col2im(const Conv2dGeometry& g, const T* cols, T* dx);
 
+// db [O] = sum_{n,i,j} gy[n,o,i,j] for gy [N,O,Ho,Wo] (overwritten): each image's plane in 8
+// interleaved partial sums of T (one serial chain of double adds was latency-bound: 2 ms of
+// conv_in's 3 ms weight gradient at batch 64), the planes accumulated in double. Every
+// convolution's bias gradient, on every kernel path.
+template <class T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* gy, T* db);
+
 // Terms added to a convolution's output in the same pass over y (a fused epilogue: the sum costs
 // no separate sweep over the activation), after the bias:
 //   y[n,o,i,j] = ((conv + b[o]) + image_bias[n,o]) + residual[n,o,i,j]

@@ -1,6 +1,6 @@
 // Winograd convolutions (Lavin & Gray 2016; see winograd.h): the geometry checks and the tile
 // choice, and the calls into the active vector path's kernels (tensor/winograd_kernels.h, built
-// once per instruction set; tensor/kernels.h chooses). The bias gradient is computed here, in
+// once per instruction set; tensor/kernels.h chooses). The bias gradient is tensor/conv.h's, in
 // ordinary code, the same on every path.
 #include "tensor/winograd.h"
 
@@ -64,26 +64,7 @@ void winograd_conv2d_backward_weight(const Conv2dGeometry& g, const float* gy, c
                                      Workspace<float>& ws, int tile) {
   const int m = checked_tile(g, tile, "winograd_conv2d_backward_weight");
   const KernelTable& kernels = vector_kernels("winograd_conv2d_backward_weight");
-  if (db) {
-    // db[o] = sum_{n,i,j} gy[n,o,i,j]: each image's plane summed in float (vectorisable, at most
-    // Ho*Wo terms), the planes accumulated in double.
-    const int64_t P = g.Ho * g.Wo;
-#pragma omp parallel for schedule(static) if (g.N * g.O * P > (1 << 15))
-    for (int64_t o = 0; o < g.O; ++o) {
-      double s = 0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* r = gy + (n * g.O + o) * P;
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t k = 0;
-        for (; k + 8 <= P; k += 8)
-          for (int l = 0; l < 8; ++l) acc[l] += r[k + l];
-        float t = 0;
-        for (; k < P; ++k) t += r[k];
-        s += static_cast<double>(t) + acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
-      }
-      db[o] = static_cast<float>(s);
-    }
-  }
+  if (db) conv2d_backward_bias(g, gy, db);
   if (!dw) return;
   kernels.winograd_backward_weight(g, m, gy, x, dw, ws);
 }

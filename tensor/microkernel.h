@@ -44,6 +44,22 @@ inline namespace DD_ISA {
 namespace micro {
 
 #if defined(__AVX2__) && defined(__FMA__)
+// rows(R, r) for the row blocks of an M-row product: r = 0, MaxR, 2 MaxR, ... with R = MaxR, then
+// once for the last M % MaxR rows (R a compile-time constant in every call, for the kernels'
+// `if constexpr` / unrolled loops).
+template <int R, class Rows>
+inline void remainder_rows(int64_t left, int64_t r, Rows& rows) {
+  if constexpr (R > 0) {
+    if (left == R) return rows(std::integral_constant<int, R>(), r);
+    remainder_rows<R - 1>(left, r, rows);
+  }
+}
+template <int MaxR, class Rows>
+inline void for_row_blocks(int64_t M, Rows&& rows) {
+  int64_t r = 0;
+  for (; r + MaxR <= M; r += MaxR) rows(std::integral_constant<int, MaxR>(), r);
+  remainder_rows<MaxR - 1>(M - r, r, rows);
+}
 
 // Lanes l < n of a 16-column block (n in 1..16) as two 8-lane masks.
 inline void column_masks(int64_t n, __m256i& m0, __m256i& m1) {
@@ -138,18 +154,9 @@ template <bool TransA, bool Accumulate>
 inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                       float* C, int64_t ldc) {
   const int64_t rs = TransA ? 1 : lda;  // from row r of op(A) to row r + 1
-  int64_t r = 0;
-  for (; r + 6 <= M; r += 6) row_block<6, TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
-  const float* a = A + r * rs;
-  float* c = C + r * ldc;
-  switch (M - r) {
-    case 5: row_block<5, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 4: row_block<4, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 3: row_block<3, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 2: row_block<2, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 1: row_block<1, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    default: break;
-  }
+  for_row_blocks<6>(M, [&](auto R, int64_t r) {
+    row_block<R(), TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
+  });
 }
 
 // The same product with the column panels as the outer loop (see panel_gemm below).
@@ -168,16 +175,7 @@ inline void panel_gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int
       else
         kernel<R(), TransA, Accumulate, true>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, m1, false);
     };
-    int64_t r = 0;
-    for (; r + 6 <= M; r += 6) rows(std::integral_constant<int, 6>(), r);
-    switch (M - r) {
-      case 5: rows(std::integral_constant<int, 5>(), r); break;
-      case 4: rows(std::integral_constant<int, 4>(), r); break;
-      case 3: rows(std::integral_constant<int, 3>(), r); break;
-      case 2: rows(std::integral_constant<int, 2>(), r); break;
-      case 1: rows(std::integral_constant<int, 1>(), r); break;
-      default: break;
-    }
+    for_row_blocks<6>(M, rows);
   }
 }
 #endif
@@ -239,24 +237,9 @@ template <bool TransA, bool Accumulate>
 inline void gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                       float* C, int64_t ldc) {
   const int64_t rs = TransA ? 1 : lda;
-  int64_t r = 0;
-  for (; r + 12 <= M; r += 12) row_block<12, TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
-  const float* a = A + r * rs;
-  float* c = C + r * ldc;
-  switch (M - r) {
-    case 11: row_block<11, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 10: row_block<10, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 9: row_block<9, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 8: row_block<8, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 7: row_block<7, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 6: row_block<6, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 5: row_block<5, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 4: row_block<4, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 3: row_block<3, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 2: row_block<2, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    case 1: row_block<1, TransA, Accumulate>(N, K, a, lda, B, ldb, c, ldc); break;
-    default: break;
-  }
+  for_row_blocks<12>(M, [&](auto R, int64_t r) {
+    row_block<R(), TransA, Accumulate>(N, K, A + r * rs, lda, B, ldb, C + r * ldc, ldc);
+  });
 }
 
 template <bool TransA, bool Accumulate>
@@ -273,26 +256,26 @@ inline void panel_gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int
       else
         kernel<R(), 1, TransA, Accumulate>(K, A + r * rs, lda, B + n, ldb, C + r * ldc + n, ldc, m0, 0, false);
     };
-    int64_t r = 0;
-    for (; r + 12 <= M; r += 12) rows(std::integral_constant<int, 12>(), r);
-    switch (M - r) {
-      case 11: rows(std::integral_constant<int, 11>(), r); break;
-      case 10: rows(std::integral_constant<int, 10>(), r); break;
-      case 9: rows(std::integral_constant<int, 9>(), r); break;
-      case 8: rows(std::integral_constant<int, 8>(), r); break;
-      case 7: rows(std::integral_constant<int, 7>(), r); break;
-      case 6: rows(std::integral_constant<int, 6>(), r); break;
-      case 5: rows(std::integral_constant<int, 5>(), r); break;
-      case 4: rows(std::integral_constant<int, 4>(), r); break;
-      case 3: rows(std::integral_constant<int, 3>(), r); break;
-      case 2: rows(std::integral_constant<int, 2>(), r); break;
-      case 1: rows(std::integral_constant<int, 1>(), r); break;
-      default: break;
-    }
+    for_row_blocks<12>(M, rows);
   }
 }
 
 }  // namespace z
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+// This instruction set's register-blocked implementations (z: AVX-512; else the AVX2 ones above).
+#if defined(__AVX512F__)
+namespace blocked = z;
+#else
+namespace blocked = ::dd::DD_ISA::micro;
+#endif
+// impl(TransA, Accumulate) with the run-time flags as std::bool_constant template arguments.
+template <class Impl>
+inline void with_flags(bool trans_a, bool accumulate, Impl&& impl) {
+  auto acc = [&](auto t) { accumulate ? impl(t, std::true_type()) : impl(t, std::false_type()); };
+  trans_a ? acc(std::true_type()) : acc(std::false_type());
+}
 #endif
 
 // C = op(A) B, or C += op(A) B when accumulate. Single-threaded (callers parallelise over images or
@@ -301,23 +284,9 @@ inline void panel_gemm_impl(int64_t M, int64_t N, int64_t K, const float* A, int
 inline void gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc) {
 #if defined(__AVX2__) && defined(__FMA__)
-#if defined(__AVX512F__)
-#define DD_MICRO_IMPL z::gemm_impl
-#else
-#define DD_MICRO_IMPL gemm_impl
-#endif
-  if (trans_a) {
-    if (accumulate)
-      DD_MICRO_IMPL<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
-    else
-      DD_MICRO_IMPL<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
-  } else {
-    if (accumulate)
-      DD_MICRO_IMPL<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
-    else
-      DD_MICRO_IMPL<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
-  }
-#undef DD_MICRO_IMPL
+  with_flags(trans_a, accumulate, [&](auto t, auto a) {
+    blocked::gemm_impl<decltype(t)::value, decltype(a)::value>(M, N, K, A, lda, B, ldb, C, ldc);
+  });
 #else
   if (M == 0 || N == 0) return;
   if (K == 0) {
@@ -340,23 +309,9 @@ inline void gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K,
 inline void panel_gemm(bool trans_a, bool accumulate, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                        const float* B, int64_t ldb, float* C, int64_t ldc) {
 #if defined(__AVX2__) && defined(__FMA__)
-#if defined(__AVX512F__)
-#define DD_MICRO_IMPL z::panel_gemm_impl
-#else
-#define DD_MICRO_IMPL panel_gemm_impl
-#endif
-  if (trans_a) {
-    if (accumulate)
-      DD_MICRO_IMPL<true, true>(M, N, K, A, lda, B, ldb, C, ldc);
-    else
-      DD_MICRO_IMPL<true, false>(M, N, K, A, lda, B, ldb, C, ldc);
-  } else {
-    if (accumulate)
-      DD_MICRO_IMPL<false, true>(M, N, K, A, lda, B, ldb, C, ldc);
-    else
-      DD_MICRO_IMPL<false, false>(M, N, K, A, lda, B, ldb, C, ldc);
-  }
-#undef DD_MICRO_IMPL
+  with_flags(trans_a, accumulate, [&](auto t, auto a) {
+    blocked::panel_gemm_impl<decltype(t)::value, decltype(a)::value>(M, N, K, A, lda, B, ldb, C, ldc);
+  });
 #else
   gemm(trans_a, accumulate, M, N, K, A, lda, B, ldb, C, ldc);
 #endif

@@ -119,7 +119,7 @@ ModelPrediction<T> p_mean_variance(const Schedule& s, VarianceType variance, con
     const Tensor<T> v = out.slice(1, C, 2 * C).contiguous();
     p.log_variance = per_sample_zip(v, v, "p_mean_variance (v)", [&](int64_t n, double vv, double) {
       const double frac = (vv + 1.0) / 2.0;
-      return frac * s.log_betas[t[n]] + (1.0 - frac) * s.posterior_log_variance_clipped[t[n]];
+      return frac * s.log_betas[t[n]] + (1.0 - frac) * s.learned_log_variance_min[t[n]];
     });
   } else {
     p.log_variance = Tensor<T>(x_t.shape());

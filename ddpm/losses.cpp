@@ -91,7 +91,7 @@ TrainingLossT<T> training_loss(const Schedule& s, const TrainDenoiserT<T>& model
       coef_x[n] = 1.0 / std::sqrt(s.alphas[ti]);                                       // eq. (11)
       coef_eps[n] = s.betas[ti] / (s.sqrt_one_minus_abar[ti] * std::sqrt(s.alphas[ti]));  // eq. (11)
       post_logvar[n] = s.posterior_log_variance_clipped[ti];
-      min_log[n] = s.posterior_log_variance_clipped[ti];
+      min_log[n] = s.learned_log_variance_min[ti];
       max_log[n] = s.log_betas[ti];
       is_t1[n] = ti == 1 ? 1.0 : 0.0;
       if (!learned) fixed_logvar[n] = s.model_log_variance(options.variance, ti);

@@ -39,6 +39,12 @@ void Schedule::check_t(int64_t t, const char* op) const {
   if (t < 1 || t > T) fail(op, "a timestep t in [1, " + std::to_string(T) + "]", std::to_string(t));
 }
 
+void Schedule::set_decoder_floor(double std) {
+  if (!(std > 0.0 && std * std < betas[1]))
+    fail("set_decoder_floor", "0 < floor and floor^2 < beta_1 = " + num(betas[1]), num(std));
+  learned_log_variance_min[1] = std::log(std * std);
+}
+
 double Schedule::model_variance(VarianceType v, int64_t t) const {
   check_t(t, "model_variance");
   if (v == VarianceType::Large) return model_variance_large[t];
@@ -109,6 +115,7 @@ Schedule schedule_from_betas(const std::vector<double>& b, std::vector<int64_t> 
     s.model_log_variance_large[t] = std::log(s.model_variance_large[t]);
     s.model_log_variance_small[t] = std::log(s.model_variance_small[t]);
   }
+  s.learned_log_variance_min = s.posterior_log_variance_clipped;
   // DDPM eq. (12) weight beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)), t >= 2
   for (int64_t t = 2; t <= T; ++t) {
     s.eps_weight_large[t] = s.betas[t] / (2.0 * s.alphas[t] * (1.0 - s.abar[t]));

@@ -36,6 +36,10 @@ struct Schedule {
 
   std::vector<double> posterior_variance;              // betatilde_t (eq. 7); betatilde_1 = 0
   std::vector<double> posterior_log_variance_clipped;  // log betatilde_t, with betatilde_2 at t = 1
+  // The lower end of a learned variance's range, log sigma^2 in [learned_log_variance_min, log beta_t]
+  // (Nichol & Dhariwal 2021): posterior_log_variance_clipped, except at t = 1 after
+  // set_decoder_floor (the decoder p(x0 | x1) may then be sharper than betatilde_2).
+  std::vector<double> learned_log_variance_min;
   std::vector<double> posterior_mean_coef1;            // sqrt(abar_{t-1}) beta_t / (1 - abar_t)    (x0)
   std::vector<double> posterior_mean_coef2;            // sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) (x_t)
 
@@ -53,6 +57,12 @@ struct Schedule {
   double model_log_variance(VarianceType v, int64_t t) const;
   // Throws naming `op` unless 1 <= t <= T.
   void check_t(int64_t t, const char* op) const;
+  // A learned variance's lowest sigma_1 (the decoder's standard deviation at t = 1, in the [-1, 1]
+  // units of x0): learned_log_variance_min[1] = log(std^2). Why: with the range [betatilde_2, beta_1]
+  // the decoder of a pixel the network knows exactly (MNIST's background) still spreads over
+  // sigma_1 ~ 0.007-0.01, wider than the pixel's bin (2/255), so L_0 stays near 1 bit/dim however
+  // good the mean is (docs/recipe.md). Throws unless 0 < std^2 < beta_1.
+  void set_decoder_floor(double std);
 };
 
 // Builds every derived array from beta_1..beta_T (given without the leading 0). Each beta must lie

@@ -43,12 +43,15 @@ std::pair<double, double> linear_schedule_ends(const TrainConfig& c) {
 }  // namespace
 
 ddpm::Schedule TrainConfig::make_schedule() const {
-  if (schedule == "linear" && (beta_start > 0 || beta_end > 0)) {
-    const auto [beta_1, beta_T] = linear_schedule_ends(*this);
-    return ddpm::linear_schedule(T, beta_1, beta_T);
-  }
-  if (schedule == "linear") return ddpm::linear_schedule(T);
-  return ddpm::cosine_schedule(T);
+  ddpm::Schedule s = [&] {
+    if (schedule == "linear" && (beta_start > 0 || beta_end > 0)) {
+      const auto [beta_1, beta_T] = linear_schedule_ends(*this);
+      return ddpm::linear_schedule(T, beta_1, beta_T);
+    }
+    return schedule == "linear" ? ddpm::linear_schedule(T) : ddpm::cosine_schedule(T);
+  }();
+  if (decoder_floor > 0) s.set_decoder_floor(decoder_floor);
+  return s;
 }
 
 ddpm::VarianceType TrainConfig::variance_type() const { return ddpm::variance_type_from_string(variance); }
@@ -66,7 +69,7 @@ ddpm::LossOptions TrainConfig::loss_options() const {
   X(num_res_blocks) X(attn_res) X(dropout) X(T) X(schedule) X(loss) X(variance) X(seed) X(threads) X(data)    \
   X(dataset) X(out) X(log_every) X(sample_every) X(sample_n) X(sample_steps) X(ckpt_every) X(eval_every)      \
   X(eval_n) X(classifier)                                                                                      \
-  X(cond) X(p_uncond) X(t_sampler) X(lr_decay) X(beta_start) X(beta_end)
+  X(cond) X(p_uncond) X(t_sampler) X(lr_decay) X(beta_start) X(beta_end) X(decoder_floor)
 
 std::string TrainConfig::to_json() const {
   json j;
@@ -138,7 +141,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
 const std::vector<std::string>& structural_keys() {
   static const std::vector<std::string> keys{"ch", "ch_mult", "num_res_blocks", "attn_res", "dropout", "T",
                                              "schedule", "loss", "variance", "dataset", "batch", "seed",
-                                             "cond", "p_uncond", "beta_start", "beta_end"};
+                                             "cond", "p_uncond", "beta_start", "beta_end", "decoder_floor"};
   return keys;
 }
 
@@ -264,6 +267,14 @@ void TrainConfig::validate(bool this_machine) const {
     bad("variance", "large, small or learned", "'" + variance + "'");
   if (loss != "simple" && variance != "learned")
     bad("loss", "simple unless --variance learned (the vb term trains the variance)", "'" + loss + "' with --variance " + variance);
+  if (!(decoder_floor >= 0 && decoder_floor < 1)) bad("decoder-floor", "a value in [0, 1) (0 = sqrt(betatilde_2))", format_number(decoder_floor));
+  if (decoder_floor > 0 && variance != "learned")
+    bad("decoder-floor", "--variance learned (it bounds the learned sigma_1)", "--variance " + variance);
+  if (decoder_floor > 0 && schedule == "linear") {
+    const double b1 = linear_schedule_ends(*this).first;
+    if (!(decoder_floor * decoder_floor < b1))
+      bad("decoder-floor", "a standard deviation below sqrt(beta_1) = " + format_number(std::sqrt(b1)), format_number(decoder_floor));
+  }
   if (t_sampler != "uniform" && t_sampler != "loss-second-moment")
     bad("t-sampler", "uniform or loss-second-moment", "'" + t_sampler + "'");
   if (dataset != "mnist" && dataset != "fashion") bad("dataset", "mnist or fashion", "'" + dataset + "'");
@@ -328,6 +339,9 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--beta-end", c.beta_end, "linear schedule: beta_T (0 = DDPM's 0.02 x 1000/T)")->capture_default_str()->group("Diffusion");
   app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
   app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
+  app.add_option("--decoder-floor", c.decoder_floor,
+                 "with --variance learned: the lowest sigma_1 of the decoder p(x0 | x1), in [-1, 1] units (0 = sqrt(betatilde_2))")
+      ->capture_default_str()->group("Diffusion");
   app.add_flag("--cond,!--no-cond", c.cond,
                "class-conditional (the default): learn a digit-label embedding (classifier-free guidance); --no-cond: "
                "the unconditional reference UNet")->group("Model");

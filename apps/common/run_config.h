@@ -42,6 +42,9 @@ struct TrainConfig {
   double beta_end = 0.0;
   std::string loss = "simple";      // simple | hybrid | vlb
   std::string variance = "large";   // large | small | learned
+  // With --variance learned: the lowest decoder standard deviation sigma_1 (ddpm::Schedule::
+  // set_decoder_floor); 0 = Nichol & Dhariwal's sqrt(betatilde_2).
+  double decoder_floor = 0.0;
   // class-conditional training (classifier-free guidance, Ho & Salimans 2022): a label embedding
   // of the 10 digits + null; each label replaced by null with probability p_uncond. On by default:
   // on the default budget it measured FID 9.1 against the unconditional model's 21.7 (docs/recipe.md);

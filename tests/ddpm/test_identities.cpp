@@ -275,6 +275,47 @@ TEST_CASE("p_mean_variance, learned variance: v = 1 gives log beta_t, v = -1 giv
   CHECK_THROWS_WITH(p_mean_variance(s, VarianceType::Large, xt, xt, {1, 1001}, false), doctest::Contains("1001"));
 }
 
+TEST_CASE("set_decoder_floor: a learned sigma_1 ranges down to the floor (v = -1) at t = 1 only; the decoder term uses it") {
+  Schedule s = linear_schedule(1000);
+  const Schedule plain = s;
+  CHECK_THROWS_WITH(s.set_decoder_floor(0.0), doctest::Contains("0 < floor"));
+  CHECK_THROWS_WITH(s.set_decoder_floor(0.02), doctest::Contains("beta_1"));  // 0.02^2 > beta_1 = 1e-4
+  s.set_decoder_floor(0.001);
+  CHECK(rel(s.learned_log_variance_min[1], std::log(1e-6)) < 1e-12);
+  for (int64_t t = 2; t <= s.T; ++t) REQUIRE(s.learned_log_variance_min[t] == plain.posterior_log_variance_clipped[t]);
+  CHECK(s.posterior_log_variance_clipped[1] == plain.posterior_log_variance_clipped[1]);  // the fixed choices keep betatilde_2
+  const int64_t C = 1;
+  TensorD out({2, 2 * C, 1, 1});
+  out.at({0, 1, 0, 0}) = -1.0;  // sample 0: v = -1
+  out.at({1, 1, 0, 0}) = 1.0;   // sample 1: v = 1
+  const TensorD xt = TensorD::zeros({2, C, 1, 1});
+  for (int64_t t : {1, 2}) {
+    CAPTURE(t);
+    const auto p = p_mean_variance(s, VarianceType::Learned, out, xt, {t, t}, false);
+    CHECK(rel(p.log_variance.at({0, 0, 0, 0}), t == 1 ? std::log(1e-6) : s.posterior_log_variance_clipped[2]) < 1e-12);
+    CHECK(rel(p.log_variance.at({1, 0, 0, 0}), s.log_betas[t]) < 1e-12);
+  }
+  // L_0 of a background pixel (x0 = -1, an edge bin) whose mean is exact: with sigma_1 = 0.001 its
+  // bin holds all the decoder's mass; with the old floor sqrt(betatilde_2) ~ 0.007 about a third
+  // of it lies outside.
+  const TensorD x0 = TensorD::full({1, 1, 1, 1}, -1.0);
+  TrainDenoiserT<double> exact_mean = [&](const VarD& x_t, const std::vector<int64_t>& tt) {
+    // eps such that the eq. (11) mean at t = 1 is exactly -1, and v = -1
+    REQUIRE(tt[0] == 1);
+    TensorD o({1, 2, 1, 1});
+    const double xt1 = x_t.value().at({0, 0, 0, 0});
+    o.at({0, 0, 0, 0}) = (xt1 - s.sqrt_abar[1] * -1.0) / s.sqrt_one_minus_abar[1];
+    o.at({0, 1, 0, 0}) = -1.0;
+    return VarD(o, true);
+  };
+  Rng rng(5);
+  const TensorD noise = rng.normal<double>({1, 1, 1, 1});
+  const auto sharp = training_loss(s, exact_mean, x0, {1}, noise, {}, {LossType::Hybrid, VarianceType::Learned});
+  const auto wide = training_loss(plain, exact_mean, x0, {1}, noise, {}, {LossType::Hybrid, VarianceType::Learned});
+  CHECK(sharp.vb[0] < 1e-4);  // -log2 Phi((1/255) / 0.001) = 6.3e-5 bits
+  CHECK(wide.vb[0] > 0.5);    // -log2 Phi((1/255) / 0.0074) = 0.6 bits
+}
+
 TEST_CASE("training losses: L_simple by hand, KL = T x eq. (12) term, hybrid stops the mean's gradient in vb") {
   const Schedule s = linear_schedule(100);  // T = 100: the hybrid weight T/1000 = 0.1
   Rng rng(31);

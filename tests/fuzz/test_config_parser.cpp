@@ -118,6 +118,29 @@ TEST_CASE("--beta-start / --beta-end set the linear schedule's end points; 0 kee
   CHECK(error_of(c.to_json()).find("more --steps than --warmup") != std::string::npos);
 }
 
+TEST_CASE("--decoder-floor: the learned sigma_1's lower end in the schedule, kept in the stored config, checked") {
+  TrainConfig c;
+  c.steps = 100;
+  c.variance = "learned";
+  c.loss = "hybrid";
+  const double clipped = c.make_schedule().learned_log_variance_min[1];  // log betatilde_2
+  c.decoder_floor = 0.001;
+  CHECK_NOTHROW(c.validate(false));
+  CHECK(c.make_schedule().learned_log_variance_min[1] == doctest::Approx(std::log(1e-6)).epsilon(1e-12));
+  CHECK(c.make_schedule().learned_log_variance_min[2] == c.make_schedule().posterior_log_variance_clipped[2]);
+  const TrainConfig back = TrainConfig::from_json(c.to_json());
+  CHECK(back.decoder_floor == 0.001);
+  nlohmann::json j = nlohmann::json::parse(c.to_json());
+  j.erase("decoder_floor");  // a config written before the flag: Nichol & Dhariwal's range
+  CHECK(TrainConfig::from_json(j.dump()).make_schedule().learned_log_variance_min[1] == clipped);
+  c.decoder_floor = 0.02;  // 0.02^2 > beta_1 = 1e-4
+  CHECK(error_of(c.to_json()).find("below sqrt(beta_1)") != std::string::npos);
+  c.decoder_floor = 0.001;
+  c.variance = "small";
+  c.loss = "simple";
+  CHECK(error_of(c.to_json()).find("--variance learned") != std::string::npos);
+}
+
 TEST_CASE("cond: the default of a new run is class-conditional; a stored config without the key (written before --cond) is not") {
   const TrainConfig fresh;
   CHECK(fresh.cond);

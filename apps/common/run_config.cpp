@@ -115,7 +115,11 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   }
   if (!j.is_object()) throw std::invalid_argument("run config: expected a JSON object, got " + std::string(j.type_name()));
   TrainConfig c;
-  c.cond = false;  // a config written before --cond existed has no "cond" key: unconditional
+  // Keys a config written before their defaults changed lacks, read as what they were then:
+  c.cond = false;        // before --cond: unconditional
+  c.beta_start = 0.0;    // before the beta_1 = 1e-5 default: DDPM's beta_1
+  c.loss = "simple";     // before the hybrid default (configs have always stored loss and variance;
+  c.variance = "large";  // these keep a hand-written config without them as it was)
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     bool known = false;
@@ -335,10 +339,17 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--dropout", c.dropout, "dropout in the ResBlocks")->capture_default_str()->group("Model");
   app.add_option("--T", c.T, "diffusion steps")->capture_default_str()->group("Diffusion");
   app.add_option("--schedule", c.schedule, "beta schedule: linear | cosine")->capture_default_str()->group("Diffusion");
-  app.add_option("--beta-start", c.beta_start, "linear schedule: beta_1 (0 = DDPM's 1e-4 x 1000/T)")->capture_default_str()->group("Diffusion");
+  CLI::Option* beta_start = app.add_option("--beta-start", c.beta_start,
+                                           "linear schedule: beta_1 (0 = DDPM's 1e-4 x 1000/T; the default is not used with --schedule cosine)")
+                                ->capture_default_str()->group("Diffusion");
   app.add_option("--beta-end", c.beta_end, "linear schedule: beta_T (0 = DDPM's 0.02 x 1000/T)")->capture_default_str()->group("Diffusion");
-  app.add_option("--loss", c.loss, "simple (eq. 14) | hybrid (simple + vb, needs learned variance) | vlb")->capture_default_str()->group("Diffusion");
-  app.add_option("--variance", c.variance, "reverse-process variance: large (beta) | small (betatilde) | learned")->capture_default_str()->group("Diffusion");
+  CLI::Option* loss = app.add_option("--loss", c.loss,
+                                     "simple (eq. 14; alone it sets --variance large) | hybrid (simple + vb, needs learned variance) | vlb")
+                          ->capture_default_str()->group("Diffusion");
+  CLI::Option* variance = app.add_option("--variance", c.variance,
+                                         "reverse-process variance: large (beta) | small (betatilde) | learned "
+                                         "(large or small alone sets --loss simple)")
+                              ->capture_default_str()->group("Diffusion");
   app.add_option("--decoder-floor", c.decoder_floor,
                  "with --variance learned: the lowest sigma_1 of the decoder p(x0 | x1), in [-1, 1] units (0 = sqrt(betatilde_2))")
       ->capture_default_str()->group("Diffusion");
@@ -363,6 +374,16 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--eval-n", c.eval_n, "held-out test digits for the estimate")->capture_default_str()->group("Run");
   app.add_option("--classifier", c.classifier, "apps/classifier weights: classifier-FID etc. of every preview (skipped when absent)")
       ->capture_default_str()->group("Run");
+  // The default beta_1 belongs to the linear schedule: --schedule cosine alone must not trip the
+  // "cosine has no end points" check, only an explicit --beta-start.
+  // The hybrid loss and the learned variance go together (the vb term is what trains the variance),
+  // so naming one of DDPM's choices alone brings its partner: --loss simple alone is DDPM's fixed
+  // beta variance, --variance small alone is trained with L_simple.
+  app.parse_complete_callback([&c, beta_start, loss, variance] {
+    if (c.schedule != "linear" && beta_start->count() == 0) c.beta_start = 0.0;
+    if (loss->count() > 0 && variance->count() == 0 && c.loss == "simple") c.variance = "large";
+    if (variance->count() > 0 && loss->count() == 0 && c.variance != "learned") c.loss = "simple";
+  });
 }
 
 std::vector<std::string> passed_keys(const CLI::App& app) {

@@ -62,21 +62,34 @@ CondRuns& runs() {
 
 }  // namespace
 
-TEST_CASE("train_mnist --list-params: the reference UNet with --no-cond, plus label_emb.weight (11, 128) by default and with --cond") {
-  const RunResult plain = run("./apps/train_mnist --list-params --no-cond");
+TEST_CASE("train_mnist --list-params: the reference UNet with --no-cond --loss simple; label_emb.weight (11, 128) with --cond; "
+          "the default adds it and a variance channel to conv_out") {
+  const RunResult plain = run("./apps/train_mnist --list-params --no-cond --loss simple");
   REQUIRE(plain.code == 0);
   const std::string golden = read_text("tests/golden/unet_default_params.txt");
   REQUIRE(!golden.empty());
   CHECK(plain.out == golden);
-  const RunResult by_default = run("./apps/train_mnist --list-params");
-  const RunResult cond = run("./apps/train_mnist --list-params --cond");
+  const RunResult cond = run("./apps/train_mnist --list-params --cond --loss simple");
   REQUIRE(cond.code == 0);
-  CHECK(by_default.out == cond.out);
   const std::string body = golden.substr(0, golden.find("total parameters:"));
   CHECK(cond.out.substr(0, body.size()) == body);
   std::string name = "label_emb.weight";
   name.resize(45, ' ');
   CHECK(cond.out.substr(body.size()) == name + " (11, 128)\ntotal parameters: " + std::to_string(1112801 + 11 * 128) + "\n");
+  // The default: conditional, learned variance (conv_out gives eps and the variance interpolation v).
+  const RunResult by_default = run("./apps/train_mnist --list-params");
+  const RunResult named = run("./apps/train_mnist --list-params --cond --loss hybrid --variance learned");
+  REQUIRE(by_default.code == 0);
+  CHECK(by_default.out == named.out);
+  std::string learned = cond.out;
+  const auto at = [&](const std::string& line) { return learned.find(line); };
+  REQUIRE(at("(1, 32, 3, 3)") != std::string::npos);
+  learned.replace(at("(1, 32, 3, 3)"), 13, "(2, 32, 3, 3)");
+  REQUIRE(at("(1,)\n") != std::string::npos);
+  learned.replace(at("(1,)\n"), 4, "(2,)");
+  const std::string total = std::to_string(1112801 + 11 * 128);
+  learned.replace(at(total), total.size(), std::to_string(1112801 + 11 * 128 + 32 * 9 + 1));
+  CHECK(by_default.out == learned);
 }
 
 TEST_CASE("train_mnist --cond: cond and p_uncond stored; previews one row per digit; resume is bit for bit and keeps them") {

@@ -71,8 +71,9 @@ TEST_CASE("quality.sh: tiny recipe end to end into a new folder, report.md with 
   CHECK(contains(report, "![train/loss.png](train/loss.png)"));
   CHECK(contains(report, "| bound on 4 test digits | <= 1.3 bits/dim"));
   CHECK(dd::read_idx_images(out + "/samples-idx3-ubyte").dims == std::vector<int64_t>{6, 28, 28});
-  // The samples came from the default sampler: all T = 50 steps (min(100, T)), posterior variance.
-  CHECK(contains(read_text(out + "/sample.err"), "ancestral (small variance), 50 of T = 50 steps"));
+  // The samples came from the default sampler on the default (learned-variance) model: all T = 50
+  // steps (min(100, T)) with the learned variance.
+  CHECK(contains(read_text(out + "/sample.err"), "ancestral (learned variance), 50 of T = 50 steps"));
 
   // The same folder again: refused, the report untouched. With the classifier present, the dry run
   // does not make it again.

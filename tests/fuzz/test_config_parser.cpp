@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
+
 #include "apps/common/run_config.h"
 #include "nn/unet.h"
 
@@ -88,6 +91,9 @@ TEST_CASE("fuzz finding: a stored model config with a number beyond int is an er
 TEST_CASE("--beta-start / --beta-end set the linear schedule's end points; 0 keeps DDPM's; --lr-decay is checked") {
   TrainConfig c;
   c.steps = 100;
+  CHECK(c.beta_start == 1e-5);  // the project's default (docs/recipe.md)
+  CHECK(c.make_schedule().betas[1] == doctest::Approx(1e-5).epsilon(1e-12));
+  c.beta_start = 0;
   const dd::ddpm::Schedule ddpm_default = c.make_schedule();
   CHECK(ddpm_default.betas[1] == doctest::Approx(1e-4));
   CHECK(ddpm_default.betas[1000] == doctest::Approx(0.02));
@@ -152,4 +158,61 @@ TEST_CASE("cond: the default of a new run is class-conditional; a stored config 
   CHECK(TrainConfig::from_json(j.dump()).unet().num_classes == 0);
   j["cond"] = false;
   CHECK_FALSE(TrainConfig::from_json(j.dump()).cond);
+}
+
+TEST_CASE("defaults: hybrid loss, learned variance, beta_1 = 1e-5; a stored config without those keys keeps DDPM's") {
+  const TrainConfig fresh;
+  CHECK(fresh.loss == "hybrid");
+  CHECK(fresh.variance == "learned");
+  CHECK(fresh.unet().learn_variance);
+  nlohmann::json j = nlohmann::json::parse(fresh.to_json());
+  const TrainConfig same = TrainConfig::from_json(j.dump());
+  CHECK(same.beta_start == 1e-5);
+  CHECK(same.loss == "hybrid");
+  CHECK(same.variance == "learned");
+  j.erase("beta_start");
+  j.erase("loss");
+  j.erase("variance");
+  const TrainConfig old = TrainConfig::from_json(j.dump());
+  CHECK(old.beta_start == 0.0);
+  CHECK(old.make_schedule().betas[1] == doctest::Approx(1e-4));
+  CHECK(old.loss == "simple");
+  CHECK(old.variance == "large");
+  CHECK_FALSE(old.unet().learn_variance);
+}
+
+namespace {
+TrainConfig parse_flags(std::vector<std::string> args) {
+  CLI::App app;
+  TrainConfig c;
+  c.steps = 100;
+  dd::app::add_train_flags(app, c);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  app.parse(args);
+  return c;
+}
+}  // namespace
+
+TEST_CASE("flags: a partner of the default is brought along; --schedule cosine alone drops the default beta_1") {
+  const TrainConfig none = parse_flags({});
+  CHECK(none.loss == "hybrid");
+  CHECK(none.variance == "learned");
+  CHECK(none.beta_start == 1e-5);
+  const TrainConfig cosine = parse_flags({"--schedule", "cosine"});
+  CHECK(cosine.beta_start == 0.0);
+  CHECK_NOTHROW(cosine.validate(false));
+  // an explicit --beta-start with cosine is still the error it was
+  CHECK_THROWS_WITH_AS(parse_flags({"--schedule", "cosine", "--beta-start", "1e-5"}).validate(false),
+                       doctest::Contains("--schedule linear"), std::invalid_argument);
+  const TrainConfig simple = parse_flags({"--loss", "simple"});
+  CHECK(simple.variance == "large");
+  CHECK_NOTHROW(simple.validate(false));
+  const TrainConfig small = parse_flags({"--variance", "small"});
+  CHECK(small.loss == "simple");
+  CHECK_NOTHROW(small.validate(false));
+  // both named: taken as given (and checked)
+  const TrainConfig both = parse_flags({"--loss", "simple", "--variance", "learned"});
+  CHECK(both.loss == "simple");
+  CHECK(both.variance == "learned");
+  CHECK_THROWS_AS(parse_flags({"--loss", "hybrid", "--variance", "small"}).validate(false), std::invalid_argument);
 }

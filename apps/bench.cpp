@@ -389,13 +389,13 @@ MachineProbe probe_machine(int threads, int reps = 9) {
 
 // What a user waits for, projected from the median step times at one thread count (step time per
 // image, scaled linearly to each job's image count; the bench's steps run at --batch):
-//   the default training run: train_mnist's recommended 6,000 steps at batch 64;
+//   the default training run: train_mnist's recommended 8,000 steps at batch 64;
 //   1,000 samples at the default sampler (ddpm::default_sampler: 100 strided steps of T = 1000);
 //   the full bound on 256 test digits (apps/nll: T = 1000 network evaluations per digit; the prior
 //   and decoder terms cost next to nothing beside them).
 // Each is printed for C++ and, where it ran, PyTorch, and recorded in the JSON as projected_*_min.
 nlohmann::json project_user_jobs(int64_t batch, double train_s, double sample_s) {
-  constexpr double kTrainSteps = 6000, kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
+  constexpr double kTrainSteps = 8000, kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
   const double sampler_steps = static_cast<double>(ddpm::default_sampler(1000, false).steps);
   const double per_image_train = train_s / static_cast<double>(batch);
   const double per_image_eval = sample_s / static_cast<double>(batch);
@@ -524,7 +524,7 @@ int run_steps(const Options& opt) {
     const nlohmann::json cpp = project_user_jobs(opt.batch, at(cpp_median, "train"), at(cpp_median, "sample"));
     const nlohmann::json torch = project_user_jobs(opt.batch, at(torch_median, "train"), at(torch_median, "sample"));
     std::printf("what a user waits for at %d thread%s (projected from the median steps):\n", th, th == 1 ? "" : "s");
-    const char* jobs[3][2] = {{"train_default_run_min", "default training run (6,000 steps x 64)"},
+    const char* jobs[3][2] = {{"train_default_run_min", "default training run (8,000 steps x 64)"},
                               {"sample_1000_min", "1,000 samples (default sampler, 100 steps)"},
                               {"bound_256_min", "full bound on 256 test digits"}};
     for (const auto& job : jobs) {

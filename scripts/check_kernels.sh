@@ -5,7 +5,8 @@
 # line, say std::vector<float>::resize compiled for AVX-512) could be picked by the linker for
 # ordinary code and then fault on a CPU without that instruction set. Symbols the compiler makes
 # for the sanitizers (__odr_asan.*, __asan_*) and the C++ personality reference hold no code and
-# are let through. Usage: check_kernels.sh OBJ...
+# are let through. A lambda of a kernel (its operator(), "auto dd::avx512::...", emitted out of line
+# at -O1) is in its namespace. Usage: check_kernels.sh OBJ...
 set -u
 bad=0
 for obj in "$@"; do
@@ -16,7 +17,7 @@ for obj in "$@"; do
   fi
   # global (upper-case type) and weak / unique (W, V, u) definitions, demangled
   leaks=$(nm -C --defined-only "$obj" | awk '$2 ~ /^[A-Zuvw]$/' | cut -d' ' -f3- |
-          grep -Ev '^(void |float |int |long |bool |)?(dd::(avx2|avx512)::|dd::kKernels)' |
+          grep -Ev '^(void |float |int |long |bool |auto |)?(dd::(avx2|avx512)::|dd::kKernels)' |
           grep -Ev '^(__odr_asan\.|__asan_|DW\.ref\.__gxx_personality_v0$)' || true)
   if [ -n "$leaks" ]; then
     echo "check_kernels: $obj defines symbols outside its instruction set's namespace:"

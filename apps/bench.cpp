@@ -248,9 +248,11 @@ double peak_rss_mib() {
   return ru.ru_maxrss / 1024.0;  // Linux: KiB
 }
 
-// The library's own steps, timed: train::TrainStep (what train_mnist runs: the default config's
-// loss, clipping, warm-up, Adam, EMA) and ddpm::reverse_step (what apps/sample runs: the default
-// sampler with x0_hat clipped).
+// The library's own steps, timed: train::TrainStep (what train_mnist runs: L_simple, clipping,
+// warm-up, Adam, EMA) and ddpm::reverse_step (what apps/sample runs: the default sampler with
+// x0_hat clipped), on the reference UNet and DDPM's schedule, which tools/torch_race.py models. The
+// default run's model adds the label embedding and conv_out's variance channel (+0.15 % parameters)
+// and its loss the vb term, which cost little beside the network (docs/performance.md).
 struct StepTimer {
   explicit StepTimer(int64_t batch)
       : batch(batch), init(0), model(UNetConfig{}, init), sched(ddpm::linear_schedule(1000)),
@@ -389,7 +391,8 @@ MachineProbe probe_machine(int threads, int reps = 9) {
 
 // What a user waits for, projected from the median step times at one thread count (step time per
 // image, scaled linearly to each job's image count; the bench's steps run at --batch):
-//   the default training run: train_mnist's recommended 8,000 steps at batch 64;
+//   the default training run: train_mnist's recommended 8,000 steps at batch 64 (of the reference
+//   UNet's step, see StepTimer);
 //   1,000 samples at the default sampler (ddpm::default_sampler: 100 strided steps of T = 1000);
 //   the full bound on 256 test digits (apps/nll: T = 1000 network evaluations per digit; the prior
 //   and decoder terms cost next to nothing beside them).

@@ -1,5 +1,6 @@
 // sample: images from a train_mnist checkpoint (EMA weights unless --raw). By default the project's
-// sampler (ddpm::default_sampler: 100 strided ancestral steps with the posterior variance); --steps,
+// sampler (ddpm::default_sampler: 100 strided ancestral steps with the model's learned variance, or
+// the posterior variance for a fixed-variance model); --steps,
 // --variance, --sampler ddim choose another. Writes a PNG grid and
 // the same samples as an IDX file; optionally the x0_hat strip over t (DDPM fig. 6) and
 // interpolations of test digits at step t (DDPM fig. 8).

@@ -1,4 +1,5 @@
-// train_mnist: trains the DDPM UNet on MNIST (Algorithm 1 of Ho et al. 2020) and writes, under
+// train_mnist: trains the DDPM UNet on MNIST (Algorithm 1 of Ho et al. 2020; by default with the
+// hybrid loss and learned variance of Nichol & Dhariwal 2021) and writes, under
 // --out: checkpoints (ckpt-STEP.safetensors, last.safetensors), EMA sample grids (PNG + IDX),
 // metrics.jsonl and a loss / bits-per-dim plot. Resumable bit for bit; Ctrl-C saves and exits.
 #include <CLI/CLI.hpp>

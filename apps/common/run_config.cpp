@@ -340,7 +340,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--T", c.T, "diffusion steps")->capture_default_str()->group("Diffusion");
   app.add_option("--schedule", c.schedule, "beta schedule: linear | cosine")->capture_default_str()->group("Diffusion");
   CLI::Option* beta_start = app.add_option("--beta-start", c.beta_start,
-                                           "linear schedule: beta_1 (0 = DDPM's 1e-4 x 1000/T; the default is not used with --schedule cosine)")
+                                           "linear schedule: beta_1 (the default 1e-5 at any T, not used with --schedule cosine; 0 = DDPM's 1e-4 x 1000/T)")
                                 ->capture_default_str()->group("Diffusion");
   app.add_option("--beta-end", c.beta_end, "linear schedule: beta_T (0 = DDPM's 0.02 x 1000/T)")->capture_default_str()->group("Diffusion");
   CLI::Option* loss = app.add_option("--loss", c.loss,
@@ -355,7 +355,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
       ->capture_default_str()->group("Diffusion");
   app.add_flag("--cond,!--no-cond", c.cond,
                "class-conditional (the default): learn a digit-label embedding (classifier-free guidance); --no-cond: "
-               "the unconditional reference UNet")->group("Model");
+               "unconditional (with --loss simple --beta-start 0: DDPM's reference UNet and schedule)")->group("Model");
   app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
   non_negative(app.add_option("--seed", c.seed, "seed of every random draw"))->capture_default_str()->group("Run");
   app.add_option("--t-sampler", c.t_sampler,

@@ -41,7 +41,8 @@ struct TrainConfig {
   // The default beta_1 = 1e-5 (ten times below DDPM's) raises the signal-to-noise ratio at t = 1, so
   // the decoder's floor on L_0 drops: on the default budget the bound went 1.69 -> 1.49 bits/dim
   // (L_0 0.93 -> 0.31) and FID 7.79 -> 7.60 (docs/recipe.md). --schedule cosine drops it (no end
-  // points); a stored config without the key predates the default: DDPM's beta_1.
+  // points); a stored config without the key predates the default: DDPM's beta_1. Unlike 0 it is
+  // not scaled by 1000/T (it was measured at T = 1000 only).
   double beta_start = 1e-5;
   double beta_end = 0.0;
   // The hybrid loss with learned variance (Nichol & Dhariwal 2021 sec. 3.1) is the default: on the
@@ -55,7 +56,7 @@ struct TrainConfig {
   // class-conditional training (classifier-free guidance, Ho & Salimans 2022): a label embedding
   // of the 10 digits + null; each label replaced by null with probability p_uncond. On by default:
   // on the default budget it measured FID 9.1 against the unconditional model's 21.7 (docs/recipe.md);
-  // --no-cond trains the reference UNet. A stored config without the key predates --cond: false.
+  // --no-cond --loss simple trains the reference UNet. A stored config without the key predates --cond: false.
   bool cond = true;
   double p_uncond = 0.1;
   std::string t_sampler = "uniform";  // uniform | loss-second-moment (importance-sampled t, its state in the checkpoint)

@@ -109,13 +109,13 @@ inline void write_tiny_mnist(const std::string& folder) {
 }
 
 // The tiny model and run (T = 50: the linear schedule needs T > 20), without the --out / --steps.
-// DDPM's choices (unconditional, L_simple, fixed variance): the suites that use it test the fixed-
+// DDPM's choices (unconditional, L_simple, fixed variance, its beta_1): the suites that use it test the fixed-
 // variance samplers and errors; the default recipe (hybrid, learned variance) is run by test_quality
 // and named in the suites that test it.
 inline std::string tiny_flags(const std::string& data) {
   return " --data '" + data +
          "' --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --log-every 1"
-         " --sample-n 4 --sample-steps 5 --eval-n 8 --no-cond --loss simple";
+         " --sample-n 4 --sample-steps 5 --eval-n 8 --no-cond --loss simple --beta-start 0";
 }
 
 // One tiny data folder and one 6-step training run (checkpoints at 3 and 6, samples and held-out

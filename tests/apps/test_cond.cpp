@@ -1,6 +1,7 @@
 // Class-conditional runs end to end (train_mnist --cond, sample --digit / --guidance, nll of a
 // conditional model, eval --labels) on the tiny synthetic MNIST, and their one-line errors; and
-// train_mnist --no-cond still builds exactly the reference UNet (--cond is the default).
+// train_mnist --no-cond --loss simple still builds exactly the reference UNet (--cond and the learned
+// variance are the default).
 #include <stb_image.h>
 #include <nlohmann/json.hpp>
 

@@ -24,7 +24,8 @@ std::string train_flags(const std::string& data, const std::vector<std::pair<std
   std::vector<std::pair<std::string, std::string>> flags{
       {"--data", "'" + data + "'"}, {"--ch", "8"}, {"--ch-mult", "1,2"}, {"--attn-res", "0"}, {"--T", "50"},
       {"--batch", "8"}, {"--warmup", "0"}, {"--log-every", "1"}, {"--sample-n", "4"}, {"--sample-steps", "5"},
-      {"--eval-n", "8"}, {"--threads", "1"}, {"--sample-every", "0"}, {"--eval-every", "0"}, {"--no-cond", ""}};
+      {"--eval-n", "8"}, {"--threads", "1"}, {"--sample-every", "0"}, {"--eval-every", "0"}, {"--no-cond", ""},
+      {"--loss", "simple"}, {"--beta-start", "0"}};
   for (const auto& [flag, value] : with) {
     bool replaced = false;
     for (auto& f : flags)

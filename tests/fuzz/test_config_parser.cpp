@@ -139,7 +139,7 @@ TEST_CASE("--decoder-floor: the learned sigma_1's lower end in the schedule, kep
   nlohmann::json j = nlohmann::json::parse(c.to_json());
   j.erase("decoder_floor");  // a config written before the flag: Nichol & Dhariwal's range
   CHECK(TrainConfig::from_json(j.dump()).make_schedule().learned_log_variance_min[1] == clipped);
-  c.decoder_floor = 0.02;  // 0.02^2 > beta_1 = 1e-4
+  c.decoder_floor = 0.02;  // 0.02^2 > the default beta_1 = 1e-5
   CHECK(error_of(c.to_json()).find("below sqrt(beta_1)") != std::string::npos);
   c.decoder_floor = 0.001;
   c.variance = "small";

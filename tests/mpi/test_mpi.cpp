@@ -134,7 +134,11 @@ TEST_CASE("mpi train_mnist: --loss hybrid --variance learned --t-sampler loss-se
   const std::string flags = " --data '" + data_dir() +
                             "' --ch 8 --ch-mult 1 --attn-res 0 --T 25 --batch 64 --warmup 0 --log-every 1 --sample-every 0"
                             " --eval-every 0 --threads 1 --ckpt-every 8 --steps 12 --loss hybrid --variance learned"
-                            " --t-sampler loss-second-moment --no-cond";
+                            " --t-sampler loss-second-moment --no-cond --beta-start 0";
+  // (--beta-start 0: DDPM's beta_1 scaled to T = 25, as the test was written. With the default
+  // 1e-5 at T = 25 the first loss is about 60, from the vb terms at small t, and the Adam steps it
+  // drives amplify the ranks' float32 summation-order differences in the weights beyond kWeightTol:
+  // 0.011 was measured.)
   check_two_ranks_equal_one(one, two, flags, 12);
   // At step 8 the history is full (so the later steps were importance-sampled) and the same on both:
   // the same count of losses at every t, the losses within kLossTol.

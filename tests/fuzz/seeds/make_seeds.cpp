@@ -60,13 +60,17 @@ int main() {
 
   // config: the default run, the tiny test run, a learned-variance run, a model config.
   app::TrainConfig c;
-  c.steps = 6000;
+  c.steps = 8000;
   put("config", "default", {}, text(c.to_json()));
   c.ch = 8;
   c.ch_mult = {1, 2};
   c.attn_res = {0};
   c.T = 50;
   c.sample_steps = 5;
+  c.cond = false;  // the tiny test run's DDPM choices (tests/apps/app_test_util.h tiny_flags)
+  c.loss = "simple";
+  c.variance = "large";
+  c.beta_start = 0;
   put("config", "tiny", {}, text(c.to_json()));
   c.variance = "learned";
   c.loss = "hybrid";

@@ -271,6 +271,11 @@ void TrainConfig::validate(bool this_machine) const {
     bad("variance", "large, small or learned", "'" + variance + "'");
   if (loss != "simple" && variance != "learned")
     bad("loss", "simple unless --variance learned (the vb term trains the variance)", "'" + loss + "' with --variance " + variance);
+  // L_simple gives the variance channel no gradient: a new run would sample with an untrained
+  // variance. A stored config (this_machine = false) is only read, so it still loads.
+  if (this_machine && loss == "simple" && variance == "learned")
+    bad("variance", "large or small with --loss simple (L_simple does not train a learned variance; --loss hybrid or vlb do)",
+        "--variance learned with --loss simple");
   if (!(decoder_floor >= 0 && decoder_floor < 1)) bad("decoder-floor", "a value in [0, 1) (0 = sqrt(betatilde_2))", format_number(decoder_floor));
   if (decoder_floor > 0 && variance != "learned")
     bad("decoder-floor", "--variance learned (it bounds the learned sigma_1)", "--variance " + variance);

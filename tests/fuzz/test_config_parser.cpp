@@ -214,5 +214,8 @@ TEST_CASE("flags: a partner of the default is brought along; --schedule cosine a
   const TrainConfig both = parse_flags({"--loss", "simple", "--variance", "learned"});
   CHECK(both.loss == "simple");
   CHECK(both.variance == "learned");
+  // which a new run refuses (nothing would train the variance); a stored config still loads
+  CHECK_THROWS_WITH_AS(both.validate(true), doctest::Contains("--loss simple"), std::invalid_argument);
+  CHECK_NOTHROW(both.validate(false));
   CHECK_THROWS_AS(parse_flags({"--loss", "hybrid", "--variance", "small"}).validate(false), std::invalid_argument);
 }

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/io/idx.h"
@@ -111,12 +112,20 @@ inline void write_tiny_mnist(const std::string& folder) {
 // The tiny model and run (T = 50: the linear schedule needs T > 20), without the --out / --steps.
 // DDPM's choices (unconditional, L_simple, fixed variance, its beta_1): the suites that use it test the fixed-
 // variance samplers and errors; the default recipe (hybrid, learned variance) is run by test_quality
-// and named in the suites that test it.
-inline std::string tiny_flags(const std::string& data) {
-  return " --data '" + data +
-         "' --ch 8 --ch-mult 1,2 --attn-res 0 --T 50 --batch 8 --warmup 0 --log-every 1"
-         " --sample-n 4 --sample-steps 5 --eval-n 8 --no-cond --loss simple --beta-start 0";
+// and named in the suites that test it. As (flag, value) pairs for suites that replace one (CLI11
+// refuses a scalar flag given twice); value "" for a switch.
+using FlagList = std::vector<std::pair<std::string, std::string>>;
+inline FlagList tiny_flag_list(const std::string& data) {
+  return {{"--data", "'" + data + "'"}, {"--ch", "8"}, {"--ch-mult", "1,2"}, {"--attn-res", "0"}, {"--T", "50"},
+          {"--batch", "8"}, {"--warmup", "0"}, {"--log-every", "1"}, {"--sample-n", "4"}, {"--sample-steps", "5"},
+          {"--eval-n", "8"}, {"--no-cond", ""}, {"--loss", "simple"}, {"--beta-start", "0"}};
 }
+inline std::string join_flags(const FlagList& flags) {
+  std::string out;
+  for (const auto& [flag, value] : flags) out += " " + flag + (value.empty() ? "" : " " + value);
+  return out;
+}
+inline std::string tiny_flags(const std::string& data) { return join_flags(tiny_flag_list(data)); }
 
 // One tiny data folder and one 6-step training run (checkpoints at 3 and 6, samples and held-out
 // estimates at 3 and 6), shared by the test cases that only read them. Two threads, so that the

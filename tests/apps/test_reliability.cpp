@@ -20,12 +20,9 @@ namespace {
 
 // The tiny run of app_test_util.h on one thread without previews or evaluation, with some flags
 // replaced (CLI11 refuses a scalar flag given twice).
-std::string train_flags(const std::string& data, const std::vector<std::pair<std::string, std::string>>& with = {}) {
-  std::vector<std::pair<std::string, std::string>> flags{
-      {"--data", "'" + data + "'"}, {"--ch", "8"}, {"--ch-mult", "1,2"}, {"--attn-res", "0"}, {"--T", "50"},
-      {"--batch", "8"}, {"--warmup", "0"}, {"--log-every", "1"}, {"--sample-n", "4"}, {"--sample-steps", "5"},
-      {"--eval-n", "8"}, {"--threads", "1"}, {"--sample-every", "0"}, {"--eval-every", "0"}, {"--no-cond", ""},
-      {"--loss", "simple"}, {"--beta-start", "0"}};
+std::string train_flags(const std::string& data, const FlagList& with = {}) {
+  FlagList flags = tiny_flag_list(data);
+  flags.insert(flags.end(), {{"--threads", "1"}, {"--sample-every", "0"}, {"--eval-every", "0"}});
   for (const auto& [flag, value] : with) {
     bool replaced = false;
     for (auto& f : flags)
@@ -35,9 +32,7 @@ std::string train_flags(const std::string& data, const std::vector<std::pair<std
       }
     if (!replaced) flags.push_back({flag, value});
   }
-  std::string out;
-  for (const auto& [flag, value] : flags) out += " " + flag + " " + value;
-  return out;
+  return join_flags(flags);
 }
 
 // The checkpoint at `from` with metadata[key] = value written to `to` (tensor data, and so the

@@ -120,6 +120,7 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   c.beta_start = 0.0;    // before the beta_1 = 1e-5 default: DDPM's beta_1
   c.loss = "simple";     // before the hybrid default (configs have always stored loss and variance;
   c.variance = "large";  // these keep a hand-written config without them as it was)
+  c.t_sampler = "uniform";  // before --t-sampler and before its loss-second-moment default
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
     bool known = false;
@@ -363,7 +364,7 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
                "unconditional (with --loss simple --beta-start 0: DDPM's reference UNet and schedule)")->group("Model");
   app.add_option("--p-uncond", c.p_uncond, "with --cond: probability of training with the null label")->capture_default_str()->group("Model");
   non_negative(app.add_option("--seed", c.seed, "seed of every random draw"))->capture_default_str()->group("Run");
-  app.add_option("--t-sampler", c.t_sampler,
+  CLI::Option* t_sampler = app.add_option("--t-sampler", c.t_sampler,
                  "timesteps: uniform (Algorithm 1) | loss-second-moment (importance sampling, Nichol & Dhariwal 2021 sec. 3.3)")
       ->capture_default_str()->group("Diffusion");
   app.add_option("--threads", c.threads, "threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str()->group("Run");
@@ -383,11 +384,13 @@ void add_train_flags(CLI::App& app, TrainConfig& c) {
   // "cosine has no end points" check, only an explicit --beta-start.
   // The hybrid loss and the learned variance go together (the vb term is what trains the variance),
   // so naming one of DDPM's choices alone brings its partner: --loss simple alone is DDPM's fixed
-  // beta variance, --variance small alone is trained with L_simple.
-  app.parse_complete_callback([&c, beta_start, loss, variance] {
+  // beta variance, --variance small alone is trained with L_simple. L_simple (named or brought)
+  // samples t uniformly unless --t-sampler says otherwise: DDPM's Algorithm 1.
+  app.parse_complete_callback([&c, beta_start, loss, variance, t_sampler] {
     if (c.schedule != "linear" && beta_start->count() == 0) c.beta_start = 0.0;
     if (loss->count() > 0 && variance->count() == 0 && c.loss == "simple") c.variance = "large";
     if (variance->count() > 0 && loss->count() == 0 && c.variance != "learned") c.loss = "simple";
+    if (c.loss == "simple" && t_sampler->count() == 0) c.t_sampler = "uniform";
   });
 }
 

@@ -59,7 +59,12 @@ struct TrainConfig {
   // --no-cond --loss simple trains the reference UNet. A stored config without the key predates --cond: false.
   bool cond = true;
   double p_uncond = 0.1;
-  std::string t_sampler = "uniform";  // uniform | loss-second-moment (importance-sampled t, its state in the checkpoint)
+  // uniform | loss-second-moment (importance-sampled t, Nichol & Dhariwal 2021 sec. 3.3; its state in
+  // the checkpoint). The importance sampler is the default: on the default budget it measured bound
+  // 1.42 -> 1.32 bits/dim (sum L_{t-1} 1.12 -> 1.05, L_0 0.30 -> 0.27) at FID 8.44 -> 8.85 (1.01x ->
+  // 1.06x real; docs/recipe.md). --loss simple alone brings uniform (DDPM's Algorithm 1); a stored
+  // config without the key predates the option: uniform.
+  std::string t_sampler = "loss-second-moment";
   // run
   uint64_t seed = 0;
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores

@@ -160,9 +160,10 @@ TEST_CASE("cond: the default of a new run is class-conditional; a stored config 
   CHECK_FALSE(TrainConfig::from_json(j.dump()).cond);
 }
 
-TEST_CASE("defaults: hybrid loss, learned variance, beta_1 = 1e-5; a stored config without those keys keeps DDPM's") {
+TEST_CASE("defaults: hybrid loss, learned variance, beta_1 = 1e-5, importance-sampled t; a stored config without those keys keeps DDPM's") {
   const TrainConfig fresh;
   CHECK(fresh.loss == "hybrid");
+  CHECK(fresh.t_sampler == "loss-second-moment");
   CHECK(fresh.variance == "learned");
   CHECK(fresh.unet().learn_variance);
   nlohmann::json j = nlohmann::json::parse(fresh.to_json());
@@ -170,14 +171,17 @@ TEST_CASE("defaults: hybrid loss, learned variance, beta_1 = 1e-5; a stored conf
   CHECK(same.beta_start == 1e-5);
   CHECK(same.loss == "hybrid");
   CHECK(same.variance == "learned");
+  CHECK(same.t_sampler == "loss-second-moment");
   j.erase("beta_start");
   j.erase("loss");
   j.erase("variance");
+  j.erase("t_sampler");
   const TrainConfig old = TrainConfig::from_json(j.dump());
   CHECK(old.beta_start == 0.0);
   CHECK(old.make_schedule().betas[1] == doctest::Approx(1e-4));
   CHECK(old.loss == "simple");
   CHECK(old.variance == "large");
+  CHECK(old.t_sampler == "uniform");
   CHECK_FALSE(old.unet().learn_variance);
 }
 
@@ -198,6 +202,7 @@ TEST_CASE("flags: a partner of the default is brought along; --schedule cosine a
   CHECK(none.loss == "hybrid");
   CHECK(none.variance == "learned");
   CHECK(none.beta_start == 1e-5);
+  CHECK(none.t_sampler == "loss-second-moment");
   const TrainConfig cosine = parse_flags({"--schedule", "cosine"});
   CHECK(cosine.beta_start == 0.0);
   CHECK_NOTHROW(cosine.validate(false));
@@ -206,9 +211,13 @@ TEST_CASE("flags: a partner of the default is brought along; --schedule cosine a
                        doctest::Contains("--schedule linear"), std::invalid_argument);
   const TrainConfig simple = parse_flags({"--loss", "simple"});
   CHECK(simple.variance == "large");
+  CHECK(simple.t_sampler == "uniform");  // DDPM's Algorithm 1
   CHECK_NOTHROW(simple.validate(false));
+  CHECK(parse_flags({"--loss", "simple", "--t-sampler", "loss-second-moment"}).t_sampler == "loss-second-moment");
+  CHECK(parse_flags({"--loss", "vlb"}).t_sampler == "loss-second-moment");
   const TrainConfig small = parse_flags({"--variance", "small"});
   CHECK(small.loss == "simple");
+  CHECK(small.t_sampler == "uniform");
   CHECK_NOTHROW(small.validate(false));
   // both named: taken as given (and checked)
   const TrainConfig both = parse_flags({"--loss", "simple", "--variance", "learned"});

@@ -71,6 +71,7 @@ int main() {
   c.loss = "simple";
   c.variance = "large";
   c.beta_start = 0;
+  c.t_sampler = "uniform";
   put("config", "tiny", {}, text(c.to_json()));
   c.variance = "learned";
   c.loss = "hybrid";

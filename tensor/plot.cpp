@@ -311,8 +311,13 @@ RgbImage render_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
   img.draw_line(px0, py1, px1, py1, black);
   img.draw_line(px0, py0, px1, py0, black);
   img.draw_line(px1, py0, px1, py1, black);
-  if (!options.title.empty())
-    img.draw_text((options.width - RgbImage::text_width(options.title, 2)) / 2, 8, options.title, black, 2);
+  if (!options.title.empty()) {
+    // Twice the glyph size when it fits; a title wider than the image at that size (nll's
+    // "MEAN TERM OF THE BOUND ..." at 800 px) lost both its ends, so it drops to the plain size.
+    const int title_scale = RgbImage::text_width(options.title, 2) <= options.width - 8 ? 2 : 1;
+    img.draw_text((options.width - RgbImage::text_width(options.title, title_scale)) / 2, 8 + 4 * (2 - title_scale),
+                  options.title, black, title_scale);
+  }
   if (!options.x_label.empty())
     img.draw_text((px0 + px1 - RgbImage::text_width(options.x_label)) / 2, py1 + 24, options.x_label, text);
 

@@ -4,7 +4,9 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "io_test_util.h"
 #include "tensor/io/atomic_file.h"
@@ -226,6 +228,34 @@ TEST_CASE("a line plot's y label is drawn up the left side, left of the tick lab
   const DecodedPng with = decode_png(encode_line_plot_png({s}, opt));
   CHECK(ink_in_left_strip(without) == 0);
   CHECK(ink_in_left_strip(with) > 5);
+}
+
+TEST_CASE("a line plot's title is whole: twice the glyph size where it fits, the plain size where not") {
+  PlotSeries s{"v", {0, 1}, {0.0, 1.0}, Rgb{200, 30, 30}};
+  PlotOptions opt;
+  opt.width = 300;
+  opt.height = 200;
+  // Columns with black ink in the title band (above the frame at y = 34).
+  auto title_columns = [&](const DecodedPng& p) {
+    int first = -1, last = -1;
+    for (int x = 0; x < p.width; ++x)
+      for (int y = 0; y < 30; ++y)
+        if (p.at(x, y) == std::vector<uint8_t>{0, 0, 0}) {
+          if (first < 0) first = x;
+          last = x;
+        }
+    return std::pair<int, int>{first, last};
+  };
+  opt.title = "LOSS";  // 46 px at scale 2: drawn at scale 2, centred
+  auto [f2, l2] = title_columns(decode_png(encode_line_plot_png({s}, opt)));
+  CHECK(l2 - f2 + 1 > RgbImage::text_width(opt.title));
+  CHECK(std::abs((f2 + l2) - opt.width) <= 4);
+  opt.title = std::string(40, 'M');  // 478 px at scale 2, 239 at scale 1: must stay inside the image
+  auto [f1, l1] = title_columns(decode_png(encode_line_plot_png({s}, opt)));
+  CHECK(f1 > 0);
+  CHECK(l1 < opt.width - 1);
+  CHECK(l1 - f1 + 1 <= RgbImage::text_width(opt.title));
+  CHECK(l1 - f1 + 1 > RgbImage::text_width(opt.title) - 6);
 }
 
 TEST_CASE("a line plot: size, white background, the series colour where the data is") {

@@ -52,6 +52,7 @@
 
 #include "apps/common/main.h"
 #include "apps/common/model.h"
+#include "apps/common/run_config.h"
 #include "autograd/var.h"
 #include "ddpm/diffusion.h"
 #include "ddpm/losses.h"
@@ -391,19 +392,20 @@ MachineProbe probe_machine(int threads, int reps = 9) {
 
 // What a user waits for, projected from the median step times at one thread count (step time per
 // image, scaled linearly to each job's image count; the bench's steps run at --batch):
-//   the default training run: train_mnist's recommended 8,000 steps at batch 64 (of the reference
+//   the default training run: train_mnist's recommended steps (app::kRecommendedSteps) at batch 64 (of the reference
 //   UNet's step, see StepTimer);
 //   1,000 samples at the default sampler (ddpm::default_sampler: 100 strided steps of T = 1000);
 //   the full bound on 256 test digits (apps/nll: T = 1000 network evaluations per digit; the prior
 //   and decoder terms cost next to nothing beside them).
 // Each is printed for C++ and, where it ran, PyTorch, and recorded in the JSON as projected_*_min.
 nlohmann::json project_user_jobs(int64_t batch, double train_s, double sample_s) {
-  constexpr double kTrainSteps = 8000, kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
+  const double default_run_steps = static_cast<double>(app::kRecommendedSteps);
+  constexpr double kTrainBatch = 64, kSamples = 1000, kBoundDigits = 256, kT = 1000;
   const double sampler_steps = static_cast<double>(ddpm::default_sampler(1000, false).steps);
   const double per_image_train = train_s / static_cast<double>(batch);
   const double per_image_eval = sample_s / static_cast<double>(batch);
   nlohmann::json j;
-  if (!std::isnan(train_s)) j["train_default_run_min"] = kTrainSteps * kTrainBatch * per_image_train / 60;
+  if (!std::isnan(train_s)) j["train_default_run_min"] = default_run_steps * kTrainBatch * per_image_train / 60;
   if (!std::isnan(sample_s)) {
     j["sample_1000_min"] = kSamples * sampler_steps * per_image_eval / 60;
     j["bound_256_min"] = kBoundDigits * kT * per_image_eval / 60;
@@ -527,17 +529,20 @@ int run_steps(const Options& opt) {
     const nlohmann::json cpp = project_user_jobs(opt.batch, at(cpp_median, "train"), at(cpp_median, "sample"));
     const nlohmann::json torch = project_user_jobs(opt.batch, at(torch_median, "train"), at(torch_median, "sample"));
     std::printf("what a user waits for at %d thread%s (projected from the median steps):\n", th, th == 1 ? "" : "s");
-    const char* jobs[3][2] = {{"train_default_run_min", "default training run (8,000 steps x 64)"},
-                              {"sample_1000_min", "1,000 samples (default sampler, 100 steps)"},
-                              {"bound_256_min", "full bound on 256 test digits"}};
+    const std::string train_label = "default training run (" + std::to_string(app::kRecommendedSteps) + " steps x 64)";
+    const std::string sample_label =
+        "1,000 samples (default sampler, " + std::to_string(ddpm::default_sampler(1000, false).steps) + " steps)";
+    const std::string jobs[3][2] = {{"train_default_run_min", train_label},
+                                    {"sample_1000_min", sample_label},
+                                    {"bound_256_min", "full bound on 256 test digits"}};
     for (const auto& job : jobs) {
       if (!cpp.contains(job[0])) continue;
       const double c = cpp[job[0]].get<double>();
-      js["projected_" + std::string(job[0])] = c;
-      std::printf("  %-42s c++ %7.1f min", job[1], c);
+      js["projected_" + job[0]] = c;
+      std::printf("  %-42s c++ %7.1f min", job[1].c_str(), c);
       if (torch.contains(job[0])) {
         const double t = torch[job[0]].get<double>();
-        js["projected_torch_" + std::string(job[0])] = t;
+        js["projected_torch_" + job[0]] = t;
         std::printf("  pytorch %7.1f min (%.2fx)", t, t / c);
       }
       std::printf("\n");

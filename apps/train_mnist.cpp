@@ -45,12 +45,6 @@ using nlohmann::json;
 
 namespace {
 
-// The recommended run (README "Training"): the best digits this machine makes in about an hour.
-// 8,000 steps: the hybrid run's bound still fell 1.67 -> 1.49 bits/dim from step 3,000 to 6,000,
-// and a step takes 0.33 s on the 2-core AVX-512 Xeon of 2026-12-02 (44 minutes plus previews),
-// leaving room for a slower host under the hour (docs/recipe.md).
-constexpr int64_t kDefaultSteps = 8000;
-
 volatile std::sig_atomic_t g_stop_requested = 0;
 void request_stop(int) { g_stop_requested = 1; }
 
@@ -147,7 +141,7 @@ int run(int argc, char** argv) {
   CLI::App app{"Train a DDPM (Ho et al. 2020) on MNIST. Writes checkpoints, EMA sample grids, metrics.jsonl and "
                "plots under --out. Ctrl-C finishes the step, saves, and exits."};
   TrainConfig cli;
-  cli.steps = kDefaultSteps;
+  cli.steps = kRecommendedSteps;
   add_train_flags(app, cli);
   std::string resume;
   bool list_params = false, overwrite = false;

@@ -1,5 +1,6 @@
 // Writes the seed corpus of the fuzz targets into tests/fuzz/corpus/TARGET/ (committed; rerun only
-// when a format changes). Build and run from the repository root after `make`:
+// when a format changes; keep the files it replaces as old-DATE-NAME, so that reading configs and
+// checkpoints of earlier formats stays fuzzed). Build and run from the repository root after `make`:
 //   g++ -std=c++17 -O1 -fopenmp -I. -I/usr/include/stb tests/fuzz/seeds/make_seeds.cpp \
 //       build/apps/common/run_config.o build/apps/common/flag_checks.o build/libddpm.a \
 //       $(pkg-config --libs openblas) -lz -o build/make_seeds && ./build/make_seeds
@@ -44,7 +45,7 @@ int main() {
   put("idx", "images-gzip", {1}, bytes_of(tmp + "/img"));
   put("idx", "labels-plain", {0}, bytes_of(tmp + "/lbl"));
   put("idx", "labels-gzip", {1}, bytes_of(tmp + "/lbl"));
-  std::system(("gzip -c " + tmp + "/img > " + tmp + "/img.gz").c_str());
+  std::system(("gzip -n -c " + tmp + "/img > " + tmp + "/img.gz").c_str());
   put("idx", "images-gz-file", {0}, bytes_of(tmp + "/img.gz"));
 
   // png: grids as write_png_grid makes them. Prefix: columns - 1, padding | cell code, count.
@@ -60,7 +61,7 @@ int main() {
 
   // config: the default run, the tiny test run, a learned-variance run, a model config.
   app::TrainConfig c;
-  c.steps = 8000;
+  c.steps = app::kRecommendedSteps;
   put("config", "default", {}, text(c.to_json()));
   c.ch = 8;
   c.ch_mult = {1, 2};

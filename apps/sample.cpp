@@ -47,7 +47,14 @@ std::vector<int64_t> evenly_spaced(int64_t total, int64_t count) {
   return out;
 }
 
-std::pair<int64_t, int64_t> parse_pair(const std::string& s) {
+// "LO,HI" of a guidance interval ("1,T" style; the open upper end of the default interval is "all").
+std::string interval_text(const train::GuidanceInterval& g) {
+  if (g.all()) return "all t";
+  return std::to_string(g.t_min) + "," + std::to_string(g.t_max);
+}
+
+// "I,J" of --pair and --guidance-interval; `expected` says what the flag takes, for the error.
+std::pair<int64_t, int64_t> parse_pair(const std::string& s, const std::string& flag, const std::string& expected) {
   const size_t comma = s.find(',');
   try {
     size_t used_a = 0, used_b = 0;
@@ -57,7 +64,7 @@ std::pair<int64_t, int64_t> parse_pair(const std::string& s) {
     if (used_a != a.size() || used_b != b.size()) throw std::invalid_argument("");
     return {i, j};
   } catch (const std::exception&) {
-    throw std::invalid_argument("--pair: expected two test-digit indices I,J (e.g. 3,7), got '" + s + "'");
+    throw std::invalid_argument(flag + ": expected " + expected + ", got '" + s + "'");
   }
 }
 
@@ -137,13 +144,20 @@ int run(int argc, char** argv) {
                                            format_number(train::kDefaultGuidance) + " with --digit, " +
                                            format_number(train::kBalancedGuidance) + " without (the measured best of each, README)")
       ->group("Conditional");
+  std::string interval_flag;
+  app.add_option("--guidance-interval", interval_flag,
+                 "guide only the steps whose t (1..T) is in LO,HI, the others with one network call (Kynkaanniemi et al. "
+                 "2024); default " + interval_text(train::balanced_guidance_interval(1000)) +
+                     " at T = 1000 (0.2 T to 0.7 T) without --digit, every t with --digit")
+      ->group("Conditional");
   app.add_option("--labels", labels_out, "IDX label file of the asked digits (default: the --out name with -labels-idx1-ubyte)")
       ->group("Conditional");
   if (const auto code = dd::app::parse_flags(app, "sample", argc, argv)) return *code;
   bool null_label = false;
   const std::vector<int64_t> digits = parse_digits(digit_flags, &null_label);
-  if (null_label && (app.count("--guidance") || app.count("--labels")))
-    throw std::invalid_argument("--guidance / --labels: expected with digits to draw, got --digit null (the null label has no guidance)");
+  if (null_label && (app.count("--guidance") || app.count("--guidance-interval") || app.count("--labels")))
+    throw std::invalid_argument("--guidance / --guidance-interval / --labels: expected with digits to draw, got --digit null (the "
+                                "null label has no guidance)");
   if (!std::isfinite(guidance) || guidance < 0)
     throw std::invalid_argument("--guidance: expected a finite weight >= 0, got " + std::to_string(guidance));
   const int64_t per_digit = digits.empty() ? 0 : (app.count("--n") ? n : 10);
@@ -161,7 +175,7 @@ int run(int argc, char** argv) {
   if (interp_out.empty() && (app.count("--t") || !pairs.empty()))
     throw std::invalid_argument("--t / --pair: expected together with --interpolate FILE.png, got no --interpolate");
   std::vector<std::pair<int64_t, int64_t>> pair_list;
-  for (const auto& p : pairs) pair_list.push_back(parse_pair(p));
+  for (const auto& p : pairs) pair_list.push_back(parse_pair(p, "--pair", "two test-digit indices I,J (e.g. 3,7)"));
   if (pair_list.empty()) pair_list.push_back({0, 1});
   if (idx.empty()) idx = (std::filesystem::path(out).replace_extension("").string()) + "-idx3-ubyte";
   check_output_files({{"--out", out}, {"--idx", idx}, {"--progressive", progressive}, {"--interpolate", interp_out}});
@@ -170,14 +184,15 @@ int run(int argc, char** argv) {
   LoadedRun run = load_run(ckpt, !raw);
   if (!run.model->conditional() && !digit_flags.empty())
     throw std::invalid_argument("--digit: expected a class-conditional checkpoint (train_mnist --cond), got an unconditional one: " + ckpt);
-  if (!run.model->conditional() && (app.count("--guidance") || app.count("--labels")))
-    throw std::invalid_argument("--guidance / --labels: expected a class-conditional checkpoint (train_mnist --cond), got an "
-                                "unconditional one: " + ckpt);
+  if (!run.model->conditional() && (app.count("--guidance") || app.count("--guidance-interval") || app.count("--labels")))
+    throw std::invalid_argument("--guidance / --guidance-interval / --labels: expected a class-conditional checkpoint (train_mnist "
+                                "--cond), got an unconditional one: " + ckpt);
   // What a conditional checkpoint is asked: the --digit rows, or without --digit every digit equally
   // (sample i asks i mod 10, so 1,000 samples hold 100 of each), or with --digit null nothing.
   const bool balanced = run.model->conditional() && digit_flags.empty();
   const bool labelled = !digits.empty() || balanced;
   if (balanced && !app.count("--guidance")) guidance = train::kBalancedGuidance;
+  train::GuidanceInterval interval;  // every t
   if (labels_out.empty() && labelled) labels_out = std::filesystem::path(out).replace_extension("").string() + "-labels-idx1-ubyte";
   if (labelled) check_output_files({{"--labels", labels_out}});
   const ddpm::Schedule& base = run.schedule;
@@ -189,6 +204,13 @@ int run(int argc, char** argv) {
   if (steps < 2 || steps > T)
     throw std::invalid_argument("--steps: expected 2.." + std::to_string(T) + " (T of the checkpoint; 0 = all), got " +
                                 std::to_string(steps));
+  if (balanced && interval_flag.empty()) interval = train::balanced_guidance_interval(T);
+  if (!interval_flag.empty()) {
+    const std::string expected = "two timesteps LO,HI with 1 <= LO <= HI <= " + std::to_string(T) + " (T of the checkpoint)";
+    const auto [lo, hi] = parse_pair(interval_flag, "--guidance-interval", expected);
+    if (lo < 1 || hi < lo || hi > T) throw std::invalid_argument("--guidance-interval: expected " + expected + ", got '" + interval_flag + "'");
+    interval = {lo, hi};
+  }
   if (interp_t == 0) interp_t = T / 2;
   if (interp_t < 1 || interp_t > T)
     throw std::invalid_argument("--t: expected 1.." + std::to_string(T) + " (T of the checkpoint), got " + std::to_string(interp_t));
@@ -216,7 +238,7 @@ int run(int argc, char** argv) {
     for (int64_t i = 0; i < n; ++i) asked.push_back(i % 10);
   ddpm::Denoiser guided = denoiser;
   if (labelled) {
-    guided = train::make_guided_denoiser(*run.model, batch_labels, guidance);
+    guided = train::make_guided_denoiser(*run.model, batch_labels, guidance, interval);
     if (eps_channels_only) guided = ddpm::eps_only(guided);
   }
 
@@ -247,12 +269,14 @@ int run(int argc, char** argv) {
                sampler == "ddim" ? "" : (" (" + ddpm::to_string(opts.variance) + " variance)").c_str(), static_cast<long long>(steps),
                static_cast<long long>(T), no_clip ? "unclipped" : "clipped", static_cast<long long>(n),
                static_cast<unsigned long long>(seed), get_num_threads());
+  const std::string guidance_text = "guidance w = " + format_number(guidance) +
+                                    (guidance > 0 && !interval.all() ? " for t in " + interval_text(interval) : "");
   if (!digits.empty())
-    std::fprintf(stderr, "sample: %lld per digit of %zu asked, guidance w = %g\n", static_cast<long long>(per_digit),
-                 digits.size(), guidance);
+    std::fprintf(stderr, "sample: %lld per digit of %zu asked, %s\n", static_cast<long long>(per_digit), digits.size(),
+                 guidance_text.c_str());
   if (balanced)
     std::fprintf(stderr, "sample: class-conditional checkpoint without --digit: every digit equally (sample i asks i mod 10), "
-                 "guidance w = %g\n", guidance);
+                 "%s\n", guidance_text.c_str());
   if (null_label) std::fprintf(stderr, "sample: --digit null: the null label (unconditional samples)\n");
 
   // Main samples, batch by batch; the progressive strip follows the first rows of the first batch.

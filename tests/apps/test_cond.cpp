@@ -155,9 +155,24 @@ TEST_CASE("sample --digit: rows of asked digits for every sampler, the labels as
   CHECK(dd::read_idx_labels(dir.file("b-labels-idx1-ubyte")).data == std::vector<uint8_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1});
   CHECK(dd::read_idx_images(dir.file("b-idx3-ubyte")).dims == std::vector<int64_t>{12, 28, 28});
   CHECK(contains(balanced.err, "every digit equally"));
-  CHECK(contains(balanced.err, "guidance w = 0\n"));  // the measured best without asked digits (kBalancedGuidance)
-  // Ten balanced samples ask 0..9, as --digit all --n 1 does: the same images (one conditional path).
-  RunResult ten = run("./apps/sample --ckpt '" + r.ckpt + "' --n 10 --steps 5 --guidance 0.5 --out '" + dir.file("ten.png") + "'");
+  // The measured best without asked digits: kBalancedGuidance on t in [0.2 T, 0.7 T] (T = 50 here).
+  CHECK(contains(balanced.err, "guidance w = 0.15 for t in 10,35\n"));
+  // --guidance-interval 1,T guides every step: the same images as --digit all, whose guidance covers
+  // every t; the default interval leaves steps unguided, so its draw differs.
+  RunResult whole = run("./apps/sample --ckpt '" + r.ckpt + "' --n 10 --steps 5 --guidance-interval 1,50 --out '" + dir.file("w.png") + "'");
+  RunResult every_t = run("./apps/sample --ckpt '" + r.ckpt + "' --digit all --n 1 --steps 5 --guidance 0.15 --out '" +
+                          dir.file("e.png") + "'");
+  REQUIRE_MESSAGE(whole.code == 0, whole.err);
+  REQUIRE_MESSAGE(every_t.code == 0, every_t.err);
+  CHECK(contains(whole.err, "guidance w = 0.15 for t in 1,50\n"));
+  const std::vector<uint8_t> whole_images = dd::read_idx_images(dir.file("w-idx3-ubyte")).data;
+  CHECK(whole_images == dd::read_idx_images(dir.file("e-idx3-ubyte")).data);
+  const std::vector<uint8_t> default_images = dd::read_idx_images(dir.file("b-idx3-ubyte")).data;
+  CHECK(whole_images != std::vector<uint8_t>(default_images.begin(), default_images.begin() + 10 * 28 * 28));
+  // Ten balanced samples ask 0..9, as --digit all --n 1 does: the same images (one conditional path)
+  // when both guide every t.
+  RunResult ten = run("./apps/sample --ckpt '" + r.ckpt + "' --n 10 --steps 5 --guidance 0.5 --guidance-interval 1,50 --out '" +
+                      dir.file("ten.png") + "'");
   RunResult rows = run("./apps/sample --ckpt '" + r.ckpt + "' --digit all --n 1 --steps 5 --guidance 0.5 --out '" + dir.file("rows.png") + "'");
   REQUIRE_MESSAGE(ten.code == 0, ten.err);
   REQUIRE_MESSAGE(rows.code == 0, rows.err);
@@ -187,6 +202,11 @@ TEST_CASE("sample --digit / --guidance: one-line errors") {
                        {"--guidance", "expected a class-conditional checkpoint", "unconditional"});
   check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit null --guidance 2" + out), {"--guidance", "--digit null"});
   check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --digit null --digit 3" + out), {"--digit null", "expected alone"});
+  for (const char* bad : {"0,10", "30,20", "1,51", "abc", "5"})
+    check_one_line_error(run("./apps/sample --ckpt '" + r.ckpt + "' --guidance-interval " + bad + out),
+                         {"--guidance-interval", "expected two timesteps LO,HI with 1 <= LO <= HI <= 50", bad});
+  check_one_line_error(run("./apps/sample --ckpt '" + r.plain_ckpt + "' --guidance-interval 1,5" + out),
+                       {"--guidance-interval", "expected a class-conditional checkpoint", "unconditional"});
   CHECK(!fs::exists(dir.file("x.png")));
   check_one_line_error(run("./apps/train_mnist --cond --p-uncond 1 --out '" + dir.file("t") + "' --data '" + r.data + "'"),
                        {"--p-uncond", "expected a probability in [0, 1)"});

@@ -53,6 +53,48 @@ TEST_CASE("guided denoiser: w = 0 is the conditional prediction bit for bit; w >
   CHECK(train::make_denoiser(net)(x, t).to_vector() == uncond.to_vector());
 }
 
+TEST_CASE("guided denoiser in an interval of t: guided inside, the conditional prediction bit for bit outside") {
+  Rng rng(11);
+  UNet<float> net(tiny_cond(3), rng);
+  randomise_labels(net, 12);
+  const TensorF x = rng.normal<float>({4, 1, 8, 8});
+  const std::vector<int64_t> labels{0, 2, 1, 1};
+  const train::GuidanceInterval interval{10, 30};
+  // Every t outside: the conditional prediction, bit for bit.
+  const std::vector<int64_t> outside{1, 9, 31, 50};
+  CHECK(train::make_guided_denoiser(net, labels, 2.0, interval)(x, outside).to_vector() ==
+        train::make_denoiser(net, labels)(x, outside).to_vector());
+  // A batch with t inside and outside (the ends included): per image, guided where t is inside.
+  const std::vector<int64_t> mixed{9, 10, 30, 31};
+  const TensorF cond = train::make_denoiser(net, labels)(x, mixed);
+  const TensorF all_t = train::make_guided_denoiser(net, labels, 2.0)(x, mixed);
+  const TensorF in_interval = train::make_guided_denoiser(net, labels, 2.0, interval)(x, mixed);
+  const int64_t per_image = 64;
+  for (int64_t n = 0; n < 4; ++n) {
+    const TensorF& expect = interval.contains(mixed[n]) ? all_t : cond;
+    for (int64_t k = n * per_image; k < (n + 1) * per_image; ++k) CHECK(in_interval.flat(k) == expect.flat(k));
+  }
+  double differ = 0;
+  for (int64_t k = 0; k < all_t.numel(); ++k) differ += std::fabs(all_t.flat(k) - cond.flat(k));
+  REQUIRE(differ > 1e-3);  // the two branches are told apart
+  // A bad interval, and one t per image.
+  CHECK_THROWS_WITH_AS(train::make_guided_denoiser(net, labels, 1.0, {0, 5}), "--guidance-interval: expected 1 <= LO <= HI, got 0,5",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(train::make_guided_denoiser(net, labels, 1.0, {6, 5}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(train::make_guided_denoiser(net, labels, 1.0, interval)(x, {10, 10}),
+                       doctest::Contains("expected one"), std::invalid_argument);
+}
+
+TEST_CASE("balanced_guidance_interval: t in [ceil(0.2 T), floor(0.7 T)]") {
+  CHECK(train::balanced_guidance_interval(1000).t_min == 200);
+  CHECK(train::balanced_guidance_interval(1000).t_max == 700);
+  CHECK(train::balanced_guidance_interval(50).t_min == 10);
+  CHECK(train::balanced_guidance_interval(50).t_max == 35);
+  CHECK(train::balanced_guidance_interval(7).t_min == 2);  // ceil(1.4)
+  CHECK(train::balanced_guidance_interval(7).t_max == 4);  // floor(4.9)
+  CHECK_THROWS_AS(train::balanced_guidance_interval(0), std::invalid_argument);
+}
+
 TEST_CASE("guided denoiser with a learned variance mixes the eps channels only") {
   Rng rng(5);
   UNetConfig c = tiny_cond(2);

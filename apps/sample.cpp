@@ -1,7 +1,8 @@
 // sample: images from a train_mnist checkpoint (EMA weights unless --raw). By default the project's
 // sampler (ddpm::default_sampler: 100 strided ancestral steps with the model's learned variance, or
-// the posterior variance for a fixed-variance model); --steps,
-// --variance, --sampler ddim choose another. Writes a PNG grid and
+// the posterior variance for a fixed-variance model; a class-conditional model without --digit is
+// also guided with w = 0.15 on t in [0.2 T, 0.7 T], train::balanced_guidance_interval); --steps,
+// --variance, --sampler ddim, --guidance, --guidance-interval choose another. Writes a PNG grid and
 // the same samples as an IDX file; optionally the x0_hat strip over t (DDPM fig. 6) and
 // interpolations of test digits at step t (DDPM fig. 8).
 #include <CLI/CLI.hpp>

@@ -1,7 +1,8 @@
 // nll: the full variational bound (DDPM eq. 5) of a train_mnist checkpoint on the first N test
 // digits, in bits/dim, with its parts L_T, sum of L_{t-1} and L_0, a standard error over images,
 // a CSV of the mean of every term L_t (t = 0..T) and its plot. T network calls per batch of images.
-// --compare OLD.csv (an earlier run's nll-terms.csv) also draws both runs' terms in nll-compare.png.
+// --compare OTHER.csv (another run's nll-terms.csv) also draws both runs' terms in nll-compare.png,
+// each named by its run folder.
 // The last line of stdout is one JSON object (for scripts).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -54,7 +55,7 @@ int run(int argc, char** argv) {
   bool null_label = false;
   app.add_flag("--null-label", null_label, "with a --cond checkpoint: the unconditional bound -log p(x) through the null label "
                                            "(default: the conditional bound -log p(x | y) with the true test labels)");
-  app.add_option("--compare", compare, "an earlier nll-terms.csv: also plot its terms and these in nll-compare.png");
+  app.add_option("--compare", compare, "another run's nll-terms.csv: also plot its terms and these in nll-compare.png (each named by its folder)");
   if (const auto code = dd::app::parse_flags(app, "nll", argc, argv)) return *code;
   if (n < 2) throw std::invalid_argument("--n: expected >= 2 (a standard error needs two images), got " + std::to_string(n));
   if (batch < 1) throw std::invalid_argument("--batch: expected >= 1, got " + std::to_string(batch));
@@ -146,11 +147,19 @@ int run(int argc, char** argv) {
   write_line_plot_png(png_path, {{"term", ts, ys, {214, 39, 40}}}, po);
   std::string compare_path;
   if (!compare.empty()) {
-    // Both runs' terms on one axis: blue the earlier CSV, red this checkpoint.
+    // Both runs' terms on one axis: blue the --compare CSV, red this checkpoint, each named by its
+    // run folder (either may be the older run, so the legend does not say "old" and "new").
     compare_path = (fs::path(out) / "nll-compare.png").string();
+    auto folder_name = [](const fs::path& folder, const std::string& fallback) {
+      const std::string name = folder.filename().string();
+      return name.empty() || name == "." ? fallback : name;
+    };
+    const std::string compare_name = folder_name(fs::path(compare).parent_path(), fs::path(compare).filename().string());
+    const std::string this_name = folder_name(fs::path(out), "this checkpoint");
     PlotOptions co = po;
-    co.title = "MEAN TERM AT EACH STEP (BITS/DIM): BLUE " + fs::path(compare).filename().string() + ", RED THIS CHECKPOINT";
-    write_line_plot_png(compare_path, {{"old", old_terms.t, old_terms.bits_per_dim, {31, 119, 180}}, {"new", ts, ys, {214, 39, 40}}}, co);
+    co.title = "MEAN TERM AT EACH STEP (BITS/DIM): BLUE " + compare_name + ", RED " + this_name + " (THIS CHECKPOINT)";
+    write_line_plot_png(compare_path,
+                        {{compare_name, old_terms.t, old_terms.bits_per_dim, {31, 119, 180}}, {this_name, ts, ys, {214, 39, 40}}}, co);
   }
 
   std::printf("checkpoint %s (step %lld, %s weights), %lld test digits, T = %lld, x0_hat %s\n", ckpt.c_str(),

@@ -212,11 +212,20 @@ TEST_CASE("lowercase letters have their own glyphs (t and T differ); text turned
   CHECK(inked > 20);
 }
 
-TEST_CASE("a line plot's y label is drawn up the left side, left of the tick labels") {
-  PlotSeries s{"v", {0, 1}, {0.0, 1.0}, Rgb{200, 30, 30}};
+namespace {
+// A 300 x 200 plot of one rising series, for the layout tests.
+const PlotSeries kRising{"v", {0, 1}, {0.0, 1.0}, Rgb{200, 30, 30}};
+PlotOptions small_plot() {
   PlotOptions opt;
   opt.width = 300;
   opt.height = 200;
+  return opt;
+}
+}  // namespace
+
+TEST_CASE("a line plot's y label is drawn up the left side, left of the tick labels") {
+  const PlotSeries& s = kRising;
+  PlotOptions opt = small_plot();
   auto ink_in_left_strip = [&](const DecodedPng& p) {
     int n = 0;
     for (int y = 0; y < p.height; ++y)
@@ -231,10 +240,8 @@ TEST_CASE("a line plot's y label is drawn up the left side, left of the tick lab
 }
 
 TEST_CASE("a line plot's title is whole: twice the glyph size where it fits, the plain size where not") {
-  PlotSeries s{"v", {0, 1}, {0.0, 1.0}, Rgb{200, 30, 30}};
-  PlotOptions opt;
-  opt.width = 300;
-  opt.height = 200;
+  const PlotSeries& s = kRising;
+  PlotOptions opt = small_plot();
   // Columns with black ink in the title band (above the frame at y = 34).
   auto title_columns = [&](const DecodedPng& p) {
     int first = -1, last = -1;

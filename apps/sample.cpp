@@ -48,7 +48,7 @@ std::vector<int64_t> evenly_spaced(int64_t total, int64_t count) {
   return out;
 }
 
-// "LO,HI" of a guidance interval ("1,T" style; the open upper end of the default interval is "all").
+// A guidance interval as --guidance-interval takes it ("LO,HI"), or "all t" for the default one.
 std::string interval_text(const train::GuidanceInterval& g) {
   if (g.all()) return "all t";
   return std::to_string(g.t_min) + "," + std::to_string(g.t_max);
